@@ -1,0 +1,1 @@
+//! SKELETON (issue 3)

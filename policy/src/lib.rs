@@ -1,0 +1,11 @@
+//! ALPS policies: the learner (baseline ALPS and the I/O-aware ALPS-IO, two
+//! configurations of one pure, deterministic learner), the `Policy` type that
+//! travels to backends, files, the simulator and datasets, and (feature
+//! `backend`) the enforcement backends, the only code here that touches the
+//! kernel.
+
+pub mod learner;
+pub mod policy;
+
+pub use learner::{learn, Learner, LearnerConfig};
+pub use policy::{FunctionPolicy, IoControls, Policy, Variant};
