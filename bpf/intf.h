@@ -111,13 +111,17 @@ struct alps_stint {
 	u64 on_cpu_ns;
 };
 
-/* Per-task burst state that enforcement reads (map `watch`, keyed by tid,
- * entries created by userspace for the tasks it boosts). */
+/* Per-task burst state that enforcement reads (map `watch`, keyed by tid;
+ * userspace creates the entry for a task it boosts, with only
+ * invocation_id set; the programs keep the rest current). */
 struct alps_watch {
 	u64 invocation_id;
 	u64 burst_start_sum_ns; /* sum_exec_runtime when the current burst began */
 	u64 burst_start_ns;     /* wall clock of the same moment */
-	u64 nvcsw;              /* voluntary switches so far */
+	u64 bursts;             /* bursts begun since the entry was made */
+	u64 last_sum_ns;        /* sum_exec_runtime at the last switch */
+	u32 running;            /* on a CPU now */
+	u32 pad;
 };
 
 #endif /* __ALPS_INTF_H */

@@ -345,6 +345,15 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt,
 	}
 	emit_stint(t, prev, now, sum, reason);
 	t->switch_in_ns = 0;
+	if (watch_enabled) {
+		u32 tid = BPF_CORE_READ(prev, pid);
+		struct alps_watch *w = bpf_map_lookup_elem(&watch, &tid);
+
+		if (w && w->invocation_id == t->invocation_id) {
+			w->last_sum_ns = sum;
+			w->running = 0;
+		}
+	}
 	if (reason == ALPS_EXIT)
 		task_dead(t, now);
 }
@@ -371,13 +380,17 @@ static __always_inline void switch_in(struct task_struct *next, u64 now)
 	t->switch_in_ns = now;
 	t->stint_sum = sum;
 
-	if (watch_enabled && t->new_burst) {
+	if (watch_enabled) {
 		tid = BPF_CORE_READ(next, pid);
 		w = bpf_map_lookup_elem(&watch, &tid);
 		if (w && w->invocation_id == t->invocation_id) {
-			w->burst_start_sum_ns = sum;
-			w->burst_start_ns = now;
-			w->nvcsw = t->nvcsw;
+			if (t->new_burst) {
+				w->burst_start_sum_ns = sum;
+				w->burst_start_ns = now;
+				w->bursts++;
+			}
+			w->last_sum_ns = sum;
+			w->running = 1;
 		}
 	}
 	t->new_burst = 0;

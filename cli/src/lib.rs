@@ -2,4 +2,9 @@
 //! the live runner, summaries, comparison, simulation, export, ablation.
 
 pub mod functions;
+pub mod inversion;
+pub mod probe;
+pub mod run;
+pub mod summary;
+pub mod sysstat;
 pub mod workload;

@@ -1,1 +1,134 @@
-fn main(){}
+//! The `alps` command: a thin layer over the `alps` library. Each subcommand
+//! parses its arguments and calls one library function.
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "alps",
+    version,
+    about = "I/O-aware ALPS: probes, learner, backends, comparison"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run CMD as one tagged invocation and print where its time went.
+    Probe {
+        /// Print the record as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Function id to tag the invocation with.
+        #[arg(long, default_value_t = 0)]
+        function_id: u32,
+        /// The command and its arguments (after `--`).
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Run a workload live under one policy and write records and a summary.
+    Run(RunArgs),
+    /// The guardian that restores scheduling state if the agent dies.
+    #[command(hide = true)]
+    Guard,
+    /// Run a function body in this process (what the runner launches).
+    #[command(hide = true)]
+    Fn {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Options shared by `run` and `compare`.
+#[derive(clap::Args, Clone)]
+struct WorkloadArgs {
+    /// Built-in (cpu, io, mixed), a .toml file, or trace:FILE.
+    #[arg(long, default_value = "mixed")]
+    workload: String,
+    /// Seconds of arrivals.
+    #[arg(long, default_value_t = 30.0)]
+    duration: f64,
+    /// Target CPU load, as a fraction of the machine's capacity.
+    #[arg(long)]
+    load: Option<f64>,
+    /// Mixed workload: fraction of capacity demanded by I/O-bound and deceptive classes.
+    #[arg(long)]
+    io_share: Option<f64>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seconds of arrivals left out of the summary (the learner warms up).
+    #[arg(long, default_value_t = 5.0)]
+    warmup: f64,
+    /// Learner update period, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    update_period: f64,
+    /// Record the stint timeline (for the inversion metric).
+    #[arg(long)]
+    stints: bool,
+    /// No progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    w: WorkloadArgs,
+    #[arg(long, value_enum, default_value = "eevdf")]
+    policy: alps::run::PolicyName,
+    #[arg(long, value_enum, default_value = "stock-strict")]
+    backend: alps::run::BackendName,
+    /// Output directory.
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
+fn run_config(
+    w: &WorkloadArgs,
+    policy: alps::run::PolicyName,
+    backend: alps::run::BackendName,
+    out: &std::path::Path,
+) -> alps::run::RunConfig {
+    let mut c = alps::run::RunConfig::new(&w.workload, policy, out);
+    c.backend = backend;
+    c.duration_s = w.duration;
+    c.load = w.load;
+    c.io_share = w.io_share;
+    c.seed = w.seed;
+    c.warmup_s = w.warmup;
+    c.update_period_s = w.update_period;
+    c.stints = w.stints;
+    c.progress = !w.no_progress;
+    c
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Probe {
+            json,
+            function_id,
+            cmd,
+        } => alps::probe::probe(&cmd, json, function_id),
+        Cmd::Fn { args } => alps::functions::main_args(&args),
+        Cmd::Guard => alps_policy::backend::guard::guard_main(),
+        Cmd::Run(a) => alps::run::run(&run_config(&a.w, a.policy, a.backend, &a.out)).map(|o| {
+            alps::summary::print_summary(&o.summary);
+            println!("results in {}", a.out.display());
+            if o.interrupted {
+                130
+            } else {
+                0
+            }
+        }),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("alps: error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

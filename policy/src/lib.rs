@@ -4,8 +4,11 @@
 //! `backend`) the enforcement backends, the only code here that touches the
 //! kernel.
 
+#[cfg(feature = "backend")]
+pub mod backend;
 pub mod learner;
 pub mod policy;
+pub mod sim;
 
 pub use learner::{learn, Learner, LearnerConfig};
 pub use policy::{FunctionPolicy, IoControls, Policy, Variant};

@@ -15,6 +15,8 @@ pub mod collect;
 pub mod loader;
 #[cfg(feature = "bpf")]
 pub mod preflight;
+#[cfg(feature = "bpf")]
+pub mod watch;
 
 #[cfg(feature = "bpf")]
 mod skel {
@@ -24,6 +26,8 @@ mod skel {
 
 #[cfg(feature = "bpf")]
 pub use collect::{Collector, Tagger};
+#[cfg(feature = "bpf")]
+pub use libbpf_rs::MapHandle;
 #[cfg(feature = "bpf")]
 pub use loader::{ProbeOptions, Probes};
 #[cfg(feature = "bpf")]

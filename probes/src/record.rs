@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 /// Per-invocation accounting, aggregated over every thread and child process
 /// of the invocation. All times are in nanoseconds.
 ///
-/// Invariant (checked by the tests): `on_cpu_ns + runq_wait_ns + block_io_ns
-/// + futex_ns + sleep_ns + other_blocked_ns` equals `lifetime_ns`, the summed
-/// lifetime of the invocation's tasks, within 1%.
+/// Invariant (checked by the tests): the parts, `on_cpu_ns + runq_wait_ns +
+/// block_io_ns + futex_ns + sleep_ns + other_blocked_ns`, equal
+/// `lifetime_ns`, the summed lifetime of the invocation's tasks, within 1%.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     pub function_id: u32,

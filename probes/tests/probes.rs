@@ -187,7 +187,7 @@ fn parts_add_up_under_load() {
     let mut kids = Vec::new();
     for i in 0..12u64 {
         let body = ["spin", "sleep", "futex", "threads"][i as usize % 4];
-        let mut cmd = Command::new(&exe);
+        let mut cmd = Command::new(exe);
         cmd.arg(body);
         let id = 900_000 + i + (std::process::id() as u64) * 1000;
         kids.push((id, tagger.spawn(&mut cmd, 7, id).unwrap()));

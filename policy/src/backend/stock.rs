@@ -1,0 +1,646 @@
+//! ALPS policies on a stock Linux 6.x kernel (no sched_ext), with the levers
+//! every kernel has.
+//!
+//! ALPS' kernel backend has two hooks: an *ordering* hook (runnable tasks
+//! ordered by their function's rank, ties by vruntime) and a *slice* hook (a
+//! task keeps its CPU until it has used its function's slice since it was
+//! picked; then fair picking resumes). How each mode approximates them:
+//!
+//! | mode | ordering hook | slice hook |
+//! |---|---|---|
+//! | `stock-soft` | nice by rank (rank 1 -> nice -10 ... rank 100 -> +10): a weight, not a strict order | EEVDF custom slice = learned slice (sched_runtime, clamped to 0.1-100 ms): a longer slice protects the running task from preemption (RUN_TO_PARITY) but also moves its virtual deadline later |
+//! | `stock-strict` | functions with a slice run SCHED_FIFO at a priority ordered by rank (band 2..49): a strict order, and a woken boosted task preempts any fair task at once | a boosted task is demoted to the fair class (nice by rank) when its current burst has used its slice (measured exactly: burst start from the probes' `watch` map, current CPU from schedstat, polled every `poll_ns`); its next burst is boosted again |
+//!
+//! Where neither can be faithful: ALPS' slice hook protects a task from
+//! being *preempted* during its slice, while strict mode bounds how long it
+//! may *hold priority*; within one FIFO priority tasks run in arrival order,
+//! not vruntime order; and only the invocation's root task is boosted
+//! (`SCHED_RESET_ON_FORK`), its threads and children run fair. The I/O-aware
+//! controls apply in strict mode: a function whose wakeup-preemption budget
+//! for the current second is spent is demoted while it sleeps, so its next
+//! wakeup is fair, and it is not boosted again before the budget renews.
+//!
+//! SFS (SC'22) runs on the same machinery: each invocation starts SCHED_FIFO
+//! with one global slice S = mean inter-arrival time of the last 100
+//! requests x cores (20 ms until enough requests, at least 6 ms), counted in
+//! total CPU time so a sleep keeps the unused part; after S it is demoted to
+//! the fair class for good; when more invocations hold the FIFO band than
+//! it can serve within 3 x S (more than 3 x cores), new ones skip it.
+//!
+//! Autogroup: with `kernel.sched_autogroup_enabled=1`, nice only ranks
+//! tasks of one session against each other. Every function is a child of
+//! the runner, in the runner's session, so nice ranks them against each
+//! other as intended; against other sessions' tasks it has no effect (as
+//! with ALPS, which ranks only tagged tasks). `disable_autogroup` turns the
+//! sysctl off for the run and restores it (through the guardian too).
+
+use super::guard::Guard;
+use super::sched::{self, TaskId};
+use super::{monotonic_ns, Backend, Started};
+use crate::policy::{FunctionPolicy, Policy};
+use alps_probes::{watch, MapHandle};
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+const AUTOGROUP: &str = "/proc/sys/kernel/sched_autogroup_enabled";
+
+/// Which approximation of the ALPS hooks (or SFS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Soft,
+    Strict,
+    Sfs,
+}
+
+#[derive(Debug, Clone)]
+pub struct StockConfig {
+    pub mode: Mode,
+    /// SCHED_FIFO priorities for ranks: (lowest, highest).
+    pub fifo_band: (u32, u32),
+    /// Largest rank the learner gives (maps to the bottom of each range).
+    pub rank_max: u32,
+    /// Nice for rank 1 and for rank_max.
+    pub nice_range: (i32, i32),
+    /// Enforcement poll period (strict and SFS).
+    pub poll_ns: u64,
+    pub cores: u32,
+    /// SFS: requests the slice is computed over, first and smallest slice,
+    /// FIFO priority.
+    pub sfs_window: usize,
+    pub sfs_initial_slice_ns: u64,
+    pub sfs_min_slice_ns: u64,
+    pub sfs_prio: u32,
+    /// Turn autogroup off for the run (restored afterwards).
+    pub disable_autogroup: bool,
+    /// The `alps` binary, whose `guard` subcommand is the guardian.
+    pub guard_exe: PathBuf,
+}
+
+impl StockConfig {
+    pub fn new(mode: Mode, cores: u32, guard_exe: &Path) -> Self {
+        Self {
+            mode,
+            fifo_band: (2, 49),
+            rank_max: 100,
+            nice_range: (-10, 10),
+            poll_ns: 1_000_000,
+            cores: cores.max(1),
+            sfs_window: 100,
+            sfs_initial_slice_ns: 20_000_000,
+            sfs_min_slice_ns: 6_000_000,
+            sfs_prio: 10,
+            disable_autogroup: false,
+            guard_exe: guard_exe.to_path_buf(),
+        }
+    }
+
+    fn frac(&self, rank: u32) -> f64 {
+        let r = rank.clamp(1, self.rank_max.max(1));
+        if self.rank_max <= 1 {
+            0.0
+        } else {
+            (r - 1) as f64 / (self.rank_max - 1) as f64
+        }
+    }
+
+    /// Rank 1 -> highest FIFO priority of the band.
+    pub fn fifo_prio(&self, rank: u32) -> u32 {
+        let (lo, hi) = self.fifo_band;
+        (hi as f64 - self.frac(rank) * (hi - lo) as f64).round() as u32
+    }
+
+    /// Rank 1 -> lowest nice of the range.
+    pub fn nice(&self, rank: u32) -> i32 {
+        let (lo, hi) = self.nice_range;
+        (lo as f64 + self.frac(rank) * (hi - lo) as f64).round() as i32
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// Untouched.
+    Plain,
+    /// Fair class with nice/slice from the policy.
+    Fair,
+    /// SCHED_FIFO at this priority.
+    Fifo(u32),
+}
+
+#[derive(Debug)]
+struct Live {
+    function_id: u32,
+    task: TaskId,
+    class: Class,
+    touched: bool,
+    watched: bool,
+    /// Bursts the watch entry had at the last poll.
+    seen_bursts: u64,
+    /// CPU time at start (SFS counts total CPU since start).
+    start_cpu_ns: u64,
+    /// SFS: demoted for good.
+    done: bool,
+}
+
+#[derive(Debug, Default)]
+struct BudgetWindow {
+    start_ns: u64,
+    used: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Stats {
+    started: u64,
+    boosts: u64,
+    reboosts: u64,
+    demotions_slice: u64,
+    demotions_budget: u64,
+    budget_denials: u64,
+    sfs_skipped_overload: u64,
+    errors: u64,
+    #[serde(skip)]
+    apply_latency_ns: Vec<u64>,
+    #[serde(skip)]
+    demote_overshoot_ns: Vec<u64>,
+}
+
+struct State {
+    policy: Policy,
+    live: HashMap<u64, Live>,
+    budgets: HashMap<u32, BudgetWindow>,
+    stats: Stats,
+    sfs_arrivals: VecDeque<u64>,
+    sfs_slice_ns: u64,
+}
+
+struct Shared {
+    cfg: StockConfig,
+    state: Mutex<State>,
+    stop: AtomicBool,
+    watch: Option<MapHandle>,
+    guard: Guard,
+}
+
+/// `stock-soft`, `stock-strict` and `sfs`.
+pub struct StockBackend {
+    shared: Arc<Shared>,
+    poller: Option<JoinHandle<()>>,
+    autogroup_old: Option<String>,
+    restored: bool,
+}
+
+fn percentile(v: &[u64], q: f64) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    let mut s = v.to_vec();
+    s.sort_unstable();
+    s[((s.len() - 1) as f64 * q).round() as usize]
+}
+
+impl StockBackend {
+    /// `watch` (the probes' watch map) is needed for strict mode.
+    pub fn new(cfg: StockConfig, watch: Option<MapHandle>) -> anyhow::Result<Self> {
+        if cfg.mode == Mode::Strict && watch.is_none() {
+            anyhow::bail!(
+                "stock-strict needs the probes' watch map (load the probes with watch on)"
+            );
+        }
+        // SAFETY: no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            anyhow::bail!(
+                "the {} backend changes scheduling classes and needs root; run as root or use --policy eevdf",
+                match cfg.mode {
+                    Mode::Soft => "stock-soft",
+                    Mode::Strict => "stock-strict",
+                    Mode::Sfs => "sfs",
+                }
+            );
+        }
+        let guard = Guard::spawn(&cfg.guard_exe)?;
+        let mut autogroup_old = None;
+        if cfg.disable_autogroup {
+            if let Ok(old) = std::fs::read_to_string(AUTOGROUP) {
+                guard.sysctl(Path::new(AUTOGROUP), &old);
+                std::fs::write(AUTOGROUP, "0")
+                    .map_err(|e| anyhow::anyhow!("disabling autogroup ({AUTOGROUP}): {e}"))?;
+                autogroup_old = Some(old);
+            }
+        }
+        let sfs_slice_ns = cfg.sfs_initial_slice_ns;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                policy: Policy::default(),
+                live: HashMap::new(),
+                budgets: HashMap::new(),
+                stats: Stats::default(),
+                sfs_arrivals: VecDeque::new(),
+                sfs_slice_ns,
+            }),
+            stop: AtomicBool::new(false),
+            watch,
+            guard,
+            cfg,
+        });
+        let poller = if shared.cfg.mode == Mode::Soft {
+            None
+        } else {
+            let sh = shared.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("alps-enforce".into())
+                    .spawn(move || poll_loop(&sh))?,
+            )
+        };
+        Ok(Self {
+            shared,
+            poller,
+            autogroup_old,
+            restored: false,
+        })
+    }
+
+    /// The mode this backend runs.
+    pub fn mode(&self) -> Mode {
+        self.shared.cfg.mode
+    }
+}
+
+impl Shared {
+    /// Put a live task in `class`, telling the guardian first.
+    fn set_class(&self, live: &mut Live, class: Class, fp: Option<&FunctionPolicy>) -> bool {
+        if live.class == class {
+            return true;
+        }
+        if !live.task.alive() {
+            return false;
+        }
+        if !live.touched {
+            self.guard.touched(live.task);
+            live.touched = true;
+        }
+        let r = match (class, fp) {
+            (Class::Fifo(p), _) => sched::set_fifo(live.task.tid, p),
+            (Class::Fair, Some(fp)) => {
+                let slice = if self.cfg.mode == Mode::Soft {
+                    fp.slice_ns
+                } else {
+                    0
+                };
+                sched::set_fair(live.task.tid, self.cfg.nice(fp.rank), slice)
+            }
+            _ => sched::set_plain(live.task.tid),
+        };
+        match r {
+            Ok(()) => {
+                live.class = class;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The class a function's task gets at the start of a burst.
+    fn burst_class(&self, fp: Option<&FunctionPolicy>) -> Class {
+        match (self.cfg.mode, fp) {
+            (Mode::Sfs, _) => Class::Fifo(self.cfg.sfs_prio),
+            (_, None) => Class::Plain,
+            (Mode::Soft, Some(_)) => Class::Fair,
+            (Mode::Strict, Some(fp)) if fp.slice_ns > 0 => Class::Fifo(self.cfg.fifo_prio(fp.rank)),
+            (Mode::Strict, Some(_)) => Class::Fair,
+        }
+    }
+}
+
+/// Spend one wakeup preemption of function `f` if its budget allows.
+fn take_budget(st: &mut State, f: u32, budget: u32, now: u64, n: u64) -> bool {
+    if budget == u32::MAX {
+        return true;
+    }
+    let w = st.budgets.entry(f).or_default();
+    if now.saturating_sub(w.start_ns) >= 1_000_000_000 {
+        w.start_ns = now;
+        w.used = 0;
+    }
+    if w.used + n <= u64::from(budget) {
+        w.used += n;
+        true
+    } else {
+        false
+    }
+}
+
+fn budget_spent(st: &mut State, f: u32, budget: u32, now: u64) -> bool {
+    if budget == u32::MAX {
+        return false;
+    }
+    let w = st.budgets.entry(f).or_default();
+    if now.saturating_sub(w.start_ns) >= 1_000_000_000 {
+        w.start_ns = now;
+        w.used = 0;
+    }
+    w.used >= u64::from(budget)
+}
+
+fn poll_loop(sh: &Shared) {
+    // Above every boosted function, below the guardian.
+    let _ = sched::sched_setattr(
+        0,
+        &sched::SchedAttr {
+            sched_policy: sched::SCHED_FIFO,
+            sched_priority: sh.cfg.fifo_band.1 + 11,
+            sched_flags: sched::SCHED_FLAG_RESET_ON_FORK,
+            ..Default::default()
+        },
+    );
+    let period = Duration::from_nanos(sh.cfg.poll_ns.max(100_000));
+    while !sh.stop.load(Ordering::Relaxed) {
+        std::thread::sleep(period);
+        let mut guard = sh.state.lock().unwrap();
+        let st = &mut *guard;
+        let now = monotonic_ns();
+        let ids: Vec<u64> = st.live.keys().copied().collect();
+        for id in ids {
+            match sh.cfg.mode {
+                Mode::Strict => poll_strict(sh, st, id, now),
+                Mode::Sfs => poll_sfs(sh, st, id),
+                Mode::Soft => {}
+            }
+        }
+    }
+}
+
+fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64) {
+    let Some(live) = st.live.get(&id) else { return };
+    let (f, tid) = (live.function_id, live.task.tid);
+    let fp = st.policy.get(f).cloned();
+    let Some(fp) = fp else { return };
+    if fp.slice_ns == 0 {
+        return;
+    }
+    let Some(w) = sh.watch.as_ref().and_then(|m| watch::get(m, tid as u32)) else {
+        return;
+    };
+    let budget = fp.io.wakeup_preempt_budget_per_s;
+    let live = st.live.get_mut(&id).unwrap();
+    let new_bursts = w.bursts.saturating_sub(live.seen_bursts);
+    live.seen_bursts = w.bursts;
+    let class = live.class;
+    match class {
+        Class::Fifo(_) => {
+            if new_bursts > 0 {
+                // The boosted task woke and (in the FIFO class) preempted.
+                let _ = take_budget(st, f, budget, now, new_bursts);
+            }
+            let cpu_now = if w.running != 0 {
+                sched::cpu_time_ns(tid).unwrap_or(w.last_sum_ns)
+            } else {
+                w.last_sum_ns
+            };
+            let burst_cpu = cpu_now.saturating_sub(w.burst_start_sum_ns);
+            let spent = budget_spent(st, f, budget, now);
+            let live = st.live.get_mut(&id).unwrap();
+            if burst_cpu > fp.slice_ns {
+                if sh.set_class(live, Class::Fair, Some(&fp)) {
+                    st.stats.demotions_slice += 1;
+                    st.stats.demote_overshoot_ns.push(burst_cpu - fp.slice_ns);
+                }
+            } else if spent && w.running == 0 && sh.set_class(live, Class::Fair, Some(&fp)) {
+                st.stats.demotions_budget += 1;
+            }
+        }
+        _ => {
+            if new_bursts > 0 {
+                if take_budget(st, f, budget, now, 1) {
+                    let live = st.live.get_mut(&id).unwrap();
+                    if sh.set_class(live, Class::Fifo(sh.cfg.fifo_prio(fp.rank)), Some(&fp)) {
+                        st.stats.reboosts += 1;
+                    }
+                } else {
+                    st.stats.budget_denials += 1;
+                }
+            }
+        }
+    }
+}
+
+fn poll_sfs(sh: &Shared, st: &mut State, id: u64) {
+    let slice = st.sfs_slice_ns;
+    let Some(live) = st.live.get_mut(&id) else {
+        return;
+    };
+    if live.done || !matches!(live.class, Class::Fifo(_)) {
+        return;
+    }
+    let Some(cpu) = sched::cpu_time_ns(live.task.tid) else {
+        return;
+    };
+    let used = cpu.saturating_sub(live.start_cpu_ns);
+    if used > slice && sh.set_class(live, Class::Plain, None) {
+        live.done = true;
+        st.stats.demotions_slice += 1;
+        st.stats.demote_overshoot_ns.push(used - slice);
+    }
+}
+
+impl Backend for StockBackend {
+    fn name(&self) -> &'static str {
+        match self.shared.cfg.mode {
+            Mode::Soft => "stock-soft",
+            Mode::Strict => "stock-strict",
+            Mode::Sfs => "sfs",
+        }
+    }
+
+    fn apply(&mut self, policy: &Policy) -> anyhow::Result<()> {
+        let sh = &self.shared;
+        let mut guard = sh.state.lock().unwrap();
+        let st = &mut *guard;
+        st.policy = policy.clone();
+        if sh.cfg.mode == Mode::Sfs {
+            return Ok(());
+        }
+        for live in st.live.values_mut() {
+            let fp = st.policy.get(live.function_id);
+            let target = match (live.class, sh.burst_class(fp)) {
+                // A demoted strict task keeps the fair class until its next burst.
+                (Class::Fair, Class::Fifo(_)) => Class::Fair,
+                (_, c) => c,
+            };
+            // Re-apply even at the same class: rank or slice may have changed.
+            live.class = Class::Plain;
+            if !sh.set_class(live, target, fp) {
+                st.stats.errors += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn started(&mut self, inv: &Started) -> anyhow::Result<()> {
+        let sh = &self.shared;
+        let Some(task) = TaskId::of(inv.pid) else {
+            return Ok(()); // already gone
+        };
+        let mut guard = sh.state.lock().unwrap();
+        let st = &mut *guard;
+        st.stats.started += 1;
+        let mut live = Live {
+            function_id: inv.function_id,
+            task,
+            class: Class::Plain,
+            touched: false,
+            watched: false,
+            seen_bursts: 0,
+            start_cpu_ns: sched::cpu_time_ns(inv.pid).unwrap_or(0),
+            done: false,
+        };
+        let fp = st.policy.get(inv.function_id).cloned();
+        let mut class = sh.burst_class(fp.as_ref());
+        match sh.cfg.mode {
+            Mode::Sfs => {
+                // Slice from recent inter-arrival times.
+                st.sfs_arrivals.push_back(inv.arrival_ns);
+                while st.sfs_arrivals.len() > sh.cfg.sfs_window {
+                    st.sfs_arrivals.pop_front();
+                }
+                if st.sfs_arrivals.len() >= 2 {
+                    let span = st.sfs_arrivals.back().unwrap() - st.sfs_arrivals.front().unwrap();
+                    let iat = span / (st.sfs_arrivals.len() as u64 - 1);
+                    st.sfs_slice_ns = (iat * u64::from(sh.cfg.cores)).max(sh.cfg.sfs_min_slice_ns);
+                }
+                let in_fifo = st
+                    .live
+                    .values()
+                    .filter(|l| matches!(l.class, Class::Fifo(_)))
+                    .count();
+                if in_fifo as u32 > 3 * sh.cfg.cores {
+                    class = Class::Plain;
+                    live.done = true;
+                    st.stats.sfs_skipped_overload += 1;
+                }
+            }
+            Mode::Strict => {
+                if let (Some(m), Some(fp)) = (sh.watch.as_ref(), fp.as_ref()) {
+                    if fp.slice_ns > 0 {
+                        watch::insert(m, inv.pid as u32, inv.invocation_id)?;
+                        live.watched = true;
+                        if let Some(w) = watch::get(m, inv.pid as u32) {
+                            live.seen_bursts = w.bursts;
+                        }
+                        let budget = fp.io.wakeup_preempt_budget_per_s;
+                        if !take_budget(st, inv.function_id, budget, monotonic_ns(), 1) {
+                            class = Class::Fair;
+                            st.stats.budget_denials += 1;
+                        }
+                    }
+                }
+            }
+            Mode::Soft => {}
+        }
+        if class != Class::Plain {
+            if sh.set_class(&mut live, class, fp.as_ref()) {
+                st.stats.boosts += 1;
+                st.stats
+                    .apply_latency_ns
+                    .push(monotonic_ns().saturating_sub(inv.spawn_ns));
+            } else {
+                st.stats.errors += 1;
+            }
+        }
+        st.live.insert(inv.invocation_id, live);
+        Ok(())
+    }
+
+    fn ended(&mut self, invocation_id: u64) {
+        let sh = &self.shared;
+        let live = sh.state.lock().unwrap().live.remove(&invocation_id);
+        if let Some(live) = live {
+            if live.watched {
+                if let Some(m) = sh.watch.as_ref() {
+                    watch::remove(m, live.task.tid as u32);
+                }
+            }
+            if live.touched {
+                // The root exited: nothing left to restore for it.
+                sh.guard.restored(live.task);
+            }
+        }
+    }
+
+    fn restore(&mut self) -> anyhow::Result<()> {
+        if self.restored {
+            return Ok(());
+        }
+        self.restored = true;
+        let sh = &self.shared;
+        sh.stop.store(true, Ordering::Relaxed);
+        if let Some(p) = self.poller.take() {
+            let _ = p.join();
+        }
+        let mut failed = Vec::new();
+        let lives: Vec<Live> = sh
+            .state
+            .lock()
+            .unwrap()
+            .live
+            .drain()
+            .map(|(_, l)| l)
+            .collect();
+        for live in lives {
+            if live.watched {
+                if let Some(m) = sh.watch.as_ref() {
+                    watch::remove(m, live.task.tid as u32);
+                }
+            }
+            if live.touched && live.task.alive() {
+                match sched::set_plain(live.task.tid) {
+                    Ok(()) => sh.guard.restored(live.task),
+                    Err(e) => failed.push(format!("tid {}: {e}", live.task.tid)),
+                }
+            } else if live.touched {
+                sh.guard.restored(live.task);
+            }
+        }
+        if let Some(old) = self.autogroup_old.take() {
+            std::fs::write(AUTOGROUP, old.trim())
+                .map_err(|e| anyhow::anyhow!("restoring {AUTOGROUP}: {e}"))?;
+            sh.guard.sysctl_restored(Path::new(AUTOGROUP));
+        }
+        if !failed.is_empty() {
+            anyhow::bail!("could not restore: {}", failed.join(", "));
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> serde_json::Value {
+        let st = self.shared.state.lock().unwrap();
+        let mut v = serde_json::to_value(&st.stats).unwrap_or_default();
+        let lat = &st.stats.apply_latency_ns;
+        let ovs = &st.stats.demote_overshoot_ns;
+        v["apply_latency_us"] = serde_json::json!({
+            "p50": percentile(lat, 0.5) as f64 / 1e3,
+            "p99": percentile(lat, 0.99) as f64 / 1e3,
+            "n": lat.len(),
+        });
+        v["slice_to_demotion_us"] = serde_json::json!({
+            "p50": percentile(ovs, 0.5) as f64 / 1e3,
+            "p99": percentile(ovs, 0.99) as f64 / 1e3,
+            "n": ovs.len(),
+        });
+        if self.shared.cfg.mode == Mode::Sfs {
+            v["sfs_slice_ms"] = serde_json::json!(st.sfs_slice_ns as f64 / 1e6);
+        }
+        v
+    }
+}
+
+impl Drop for StockBackend {
+    fn drop(&mut self) {
+        let _ = self.restore();
+    }
+}

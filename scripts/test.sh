@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: set-up, then every test of the workspace (real BPF and
+# real scheduling, so run as root), then the sched_ext tests inside a VM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+cargo build --release --workspace --all-targets
+cargo test --release --workspace -- --test-threads=2
