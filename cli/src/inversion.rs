@@ -87,12 +87,15 @@ pub fn inversion(records: &[Record], stints: &[Stint]) -> Inversion {
                     if wid == s.invocation_id {
                         continue;
                     }
+                    // The runner's remaining demand falls as it runs: the
+                    // interval is inverted until it drops to the waiter's.
                     let rrem = remaining(s.invocation_id, &used, prev_t.saturating_sub(since));
-                    if wrem < rrem {
-                        inv_ns += dt;
+                    let inverted = rrem.saturating_sub(wrem).min(dt);
+                    if inverted > 0 {
+                        inv_ns += inverted;
                         let rc = info[&s.invocation_id].0;
                         let wc = info[&wid].0;
-                        *pair_ns.entry((rc, wc)).or_default() += dt;
+                        *pair_ns.entry((rc, wc)).or_default() += inverted;
                     }
                 }
             }

@@ -35,19 +35,27 @@ impl Rng {
     }
 }
 
-/// Many short bursts and waits on 56 cores at about 90% load: an
-/// event-heavy instance (every burst end, wakeup and slice expiry is an event).
-fn synthetic(cores: usize, jobs: usize, seed: u64) -> Vec<SimJob> {
+/// Jobs of `bursts` CPU bursts (exponential, mean `burst_ms`) separated by
+/// waits (exponential, mean `wait_ms`, reasons drawn uniformly), on `cores`
+/// cores at about 90% load: an event-heavy instance (every burst end,
+/// wakeup and slice expiry is an event).
+fn synthetic(
+    cores: usize,
+    jobs: usize,
+    bursts: usize,
+    burst_ms: f64,
+    wait_ms: f64,
+    seed: u64,
+) -> Vec<SimJob> {
     let mut rng = Rng(seed | 1);
     let mut t = 0.0;
     let mut out = Vec::with_capacity(jobs);
-    // Mean demand per job: 4 bursts x 2 ms = 8 ms.
-    let iat = 8.0 * MS / (cores as f64 * 0.9);
+    let iat = bursts as f64 * burst_ms * MS / (cores as f64 * 0.9);
     for id in 0..jobs {
         t += rng.exp(iat);
         let f = (rng.next() % 20) as u32;
-        let mut phases = Vec::with_capacity(8);
-        for b in 0..4 {
+        let mut phases = Vec::with_capacity(2 * bursts);
+        for b in 0..bursts {
             if b > 0 {
                 let reason = match rng.next() % 3 {
                     0 => WaitReason::BlockIo,
@@ -55,11 +63,11 @@ fn synthetic(cores: usize, jobs: usize, seed: u64) -> Vec<SimJob> {
                     _ => WaitReason::Sleep,
                 };
                 phases.push(SimPhase::Wait {
-                    ns: rng.exp(1.0 * MS) as u64 + 1,
+                    ns: rng.exp(wait_ms * MS) as u64 + 1,
                     reason,
                 });
             }
-            phases.push(SimPhase::Cpu(rng.exp(2.0 * MS) as u64 + 1));
+            phases.push(SimPhase::Cpu(rng.exp(burst_ms * MS) as u64 + 1));
         }
         out.push(SimJob {
             id: id as u64,
@@ -156,30 +164,40 @@ fn alps_instance(cores: usize, load: f64) -> (Vec<SimJob>, &'static str) {
 
 fn bench_events(c: &mut Criterion) {
     let cores = 56;
-    let jobs = synthetic(cores, 100_000, 42);
     let cfg = SimConfig::with_cores(cores);
-    let mut g = c.benchmark_group("sim_events_56_cores");
-    g.sample_size(10).measurement_time(Duration::from_secs(5));
-    for p in [
-        SimPolicy::Eevdf,
-        SimPolicy::Fifo,
-        SimPolicy::Srpt,
-        SimPolicy::Sfs,
-        SimPolicy::AlpsIo,
-    ] {
-        let t0 = Instant::now();
-        let events = simulate(&jobs, p, &cfg).stats.events;
-        let dt = t0.elapsed().as_secs_f64();
-        eprintln!(
-            "{p}: {events} events in {dt:.3} s = {:.1} M events/s (one run)",
-            events as f64 / dt / 1e6
-        );
-        g.throughput(Throughput::Elements(events));
-        g.bench_with_input(BenchmarkId::from_parameter(p), &p, |b, &p| {
-            b.iter(|| simulate(&jobs, p, &cfg))
-        });
+    // "mixed": 4 bursts of 2 ms around 1 ms waits (about 8 events per job);
+    // "io": 16 bursts of 0.5 ms around 0.5 ms waits (about 33 per job), so
+    // per-job costs (records) weigh less.
+    let instances = [
+        ("mixed", synthetic(cores, 100_000, 4, 2.0, 1.0, 42)),
+        ("io", synthetic(cores, 25_000, 16, 0.5, 0.5, 43)),
+    ];
+    for (name, jobs) in &instances {
+        let mut g = c.benchmark_group(format!("sim_events_56_cores_{name}"));
+        g.sample_size(10).measurement_time(Duration::from_secs(4));
+        for p in [
+            SimPolicy::Eevdf,
+            SimPolicy::Fifo,
+            SimPolicy::Rr,
+            SimPolicy::Srpt,
+            SimPolicy::Sfs,
+            SimPolicy::Alps,
+            SimPolicy::AlpsIo,
+        ] {
+            let t0 = Instant::now();
+            let events = simulate(jobs, p, &cfg).stats.events;
+            let dt = t0.elapsed().as_secs_f64();
+            eprintln!(
+                "{name}/{p}: {events} events in {dt:.3} s = {:.1} M events/s (one run)",
+                events as f64 / dt / 1e6
+            );
+            g.throughput(Throughput::Elements(events));
+            g.bench_with_input(BenchmarkId::from_parameter(p), &p, |b, &p| {
+                b.iter(|| simulate(jobs, p, &cfg))
+            });
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 fn bench_alps_trace(c: &mut Criterion) {

@@ -253,7 +253,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunOutput> {
     run_workload(&w, &cal, cfg)
 }
 
-/// Put the calling thread in SCHED_FIFO `prio` (children reset to fair).
+/// Put the calling thread in SCHED_FIFO `prio`. Not reset-on-fork: the
+/// functions it launches must reach their own class-setting step before
+/// exec at once (see `launch`); nothing else is forked from these threads.
 fn runner_priority(prio: u32) {
     use alps_policy::backend::sched;
     let _ = sched::sched_setattr(
@@ -261,7 +263,6 @@ fn runner_priority(prio: u32) {
         &sched::SchedAttr {
             sched_policy: sched::SCHED_FIFO,
             sched_priority: prio,
-            sched_flags: sched::SCHED_FLAG_RESET_ON_FORK,
             ..Default::default()
         },
     );
@@ -306,6 +307,25 @@ fn launch(sh: &Shared, inv: &Invocation, invocation_id: u64) -> Result<Outcome> 
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .process_group(0);
+    // The child takes its function's class itself, before exec. The
+    // runner's threads are SCHED_FIFO without reset-on-fork, so the child
+    // reaches this point at once; if the agent died meanwhile (the child
+    // was re-parented), it takes the plain class instead.
+    let attr = sh.backend.lock().unwrap().spawn_attr(inv.function_id);
+    let plain = alps_policy::backend::sched::fair_attr(0, 0);
+    let parent = std::process::id() as i32;
+    // SAFETY: the closure only makes async-signal-safe system calls.
+    unsafe {
+        cmd.pre_exec(move || {
+            let a = if libc::getppid() == parent {
+                attr.unwrap_or(plain)
+            } else {
+                plain
+            };
+            let _ = alps_policy::backend::sched::sched_setattr(0, &a);
+            Ok(())
+        });
+    }
     let spawn_ns = monotonic_ns();
     let child = sh
         .tagger
@@ -565,10 +585,28 @@ async fn drive_async(
     });
 
     let bar = progress_bar(cfg.progress, w.invocations.len() as u64);
+    // Completions are consumed as they come: the learner sees them live.
+    let completions = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            let mut done = Vec::new();
+            let mut failed = 0u64;
+            while let Some(msg) = rec_rx.recv().await {
+                bar.inc(1);
+                match msg {
+                    Outcome::Done(r) => {
+                        let _ = learn_tx.send((*r).clone());
+                        done.push(*r);
+                    }
+                    Outcome::Failed => failed += 1,
+                }
+            }
+            (done, failed)
+        })
+    };
     let mut interrupted = false;
     let mut handles = Vec::with_capacity(w.invocations.len());
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut launched = 0usize;
     for inv in &w.invocations {
         let due = t0 + Duration::from_nanos(inv.arrival_ns);
         tokio::select! {
@@ -594,33 +632,23 @@ async fn drive_async(
             };
             let _ = tx.send(out);
         }));
-        launched += 1;
     }
     drop(rec_tx);
-    let _ = launched;
 
-    // Drain: wait for in-flight invocations; on a second signal or the
-    // timeout, kill what is left.
+    // Drain: wait for in-flight invocations; on a signal or the timeout,
+    // kill what is left.
     let grace = if interrupted {
         Duration::from_secs(5)
     } else {
         Duration::from_secs_f64(cfg.drain_timeout_s.max(1.0))
     };
     let deadline = Instant::now() + grace;
-    let mut done = Vec::new();
-    let mut failed = 0u64;
+    let all = futures_join_all(handles);
+    tokio::pin!(all);
     let mut killed = false;
     loop {
         tokio::select! {
-            msg = rec_rx.recv() => match msg {
-                Some(Outcome::Done(r)) => {
-                    bar.inc(1);
-                    let _ = learn_tx.send((*r).clone());
-                    done.push(*r);
-                }
-                Some(Outcome::Failed) => { bar.inc(1); failed += 1; }
-                None => break,
-            },
+            _ = &mut all => break,
             _ = sleep_until(deadline), if !killed => {
                 killed = true;
                 kill_inflight(&sh);
@@ -632,9 +660,7 @@ async fn drive_async(
             }
         }
     }
-    for h in handles {
-        let _ = h.await;
-    }
+    let (done, failed) = completions.await?;
     bar.finish_and_clear();
     let t_end_ns = monotonic_ns();
     sh.stop.store(true, Ordering::Relaxed);
@@ -644,6 +670,13 @@ async fn drive_async(
     }
     let policies = std::mem::take(&mut *policies.lock().unwrap());
     Ok((sh, done, failed, policies, interrupted, t_end_ns, t0_ns))
+}
+
+/// Wait for every task (in order; they run concurrently anyway).
+async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.await;
+    }
 }
 
 fn kill_inflight(sh: &Shared) {

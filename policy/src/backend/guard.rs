@@ -81,6 +81,31 @@ impl Drop for Guard {
     }
 }
 
+/// Restore every boosted process running `<this exe> fn ...`.
+fn restore_stray_functions() -> usize {
+    let Ok(me) = std::fs::read_link("/proc/self/exe") else {
+        return 0;
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() != Some(&me) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let is_fn = cmdline.split(|b| *b == 0).nth(1) == Some(b"fn".as_slice());
+        if is_fn && sched::is_boosted(pid).unwrap_or(false) && sched::set_plain(pid).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// The guardian's main loop (the `alps guard` subcommand): read until EOF,
 /// then restore. Returns what it restored, for its log line.
 pub fn guard_main() -> anyhow::Result<i32> {
@@ -133,6 +158,9 @@ pub fn guard_main() -> anyhow::Result<i32> {
             restored += 1;
         }
     }
+    // A function launched in the instant the agent died is not on the list:
+    // every `alps fn` process of this executable still boosted is restored.
+    restored += restore_stray_functions();
     for (path, old) in &sysctls {
         let _ = std::fs::write(path, old);
     }

@@ -35,6 +35,13 @@ pub trait Backend: Send {
     fn name(&self) -> &'static str;
     /// A new policy version: applies to running and future invocations.
     fn apply(&mut self, policy: &Policy) -> anyhow::Result<()>;
+    /// The scheduling attributes a new invocation of `function_id` starts
+    /// with: the runner's child sets them on itself before exec (as ALPS
+    /// tags a function at exec), so a boosted function never waits in the
+    /// fair class to be launched. `None`: the stock fair class.
+    fn spawn_attr(&mut self, _function_id: u32) -> Option<sched::SchedAttr> {
+        None
+    }
     /// An invocation started: give it its function's treatment.
     fn started(&mut self, inv: &Started) -> anyhow::Result<()>;
     /// An invocation's root exited (called before it is reaped, so its pid

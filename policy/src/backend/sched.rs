@@ -62,40 +62,42 @@ pub fn sched_getattr(tid: i32) -> io::Result<SchedAttr> {
 }
 
 /// Real-time class at `prio` (1..99); children start in the fair class.
+pub fn fifo_attr(prio: u32) -> SchedAttr {
+    SchedAttr {
+        sched_policy: SCHED_FIFO,
+        sched_priority: prio.clamp(1, 99),
+        sched_flags: SCHED_FLAG_RESET_ON_FORK,
+        ..Default::default()
+    }
+}
+
 pub fn set_fifo(tid: i32, prio: u32) -> io::Result<()> {
-    sched_setattr(
-        tid,
-        &SchedAttr {
-            sched_policy: SCHED_FIFO,
-            sched_priority: prio.clamp(1, 99),
-            sched_flags: SCHED_FLAG_RESET_ON_FORK,
-            ..Default::default()
-        },
-    )
+    sched_setattr(tid, &fifo_attr(prio))
 }
 
 /// Fair class with `nice` and an EEVDF custom slice (`slice_ns` = 0: the
 /// default slice). A negative nice is a boost, so children start plain.
-pub fn set_fair(tid: i32, nice: i32, slice_ns: u64) -> io::Result<()> {
+pub fn fair_attr(nice: i32, slice_ns: u64) -> SchedAttr {
     let runtime = if slice_ns == 0 {
         0
     } else {
         slice_ns.clamp(MIN_SLICE_NS, MAX_SLICE_NS)
     };
-    sched_setattr(
-        tid,
-        &SchedAttr {
-            sched_policy: SCHED_OTHER,
-            sched_nice: nice.clamp(-20, 19),
-            sched_runtime: runtime,
-            sched_flags: if nice < 0 || runtime != 0 {
-                SCHED_FLAG_RESET_ON_FORK
-            } else {
-                0
-            },
-            ..Default::default()
+    SchedAttr {
+        sched_policy: SCHED_OTHER,
+        sched_nice: nice.clamp(-20, 19),
+        sched_runtime: runtime,
+        sched_flags: if nice < 0 || runtime != 0 {
+            SCHED_FLAG_RESET_ON_FORK
+        } else {
+            0
         },
-    )
+        ..Default::default()
+    }
+}
+
+pub fn set_fair(tid: i32, nice: i32, slice_ns: u64) -> io::Result<()> {
+    sched_setattr(tid, &fair_attr(nice, slice_ns))
 }
 
 /// Back to the stock state: fair class, nice 0, default slice.

@@ -145,6 +145,8 @@ struct Live {
     start_cpu_ns: u64,
     /// SFS: demoted for good.
     done: bool,
+    /// CPU of the current burst at the previous poll (to time demotions).
+    last_burst_cpu: u64,
 }
 
 #[derive(Debug, Default)]
@@ -405,10 +407,16 @@ fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64) {
             let burst_cpu = cpu_now.saturating_sub(w.burst_start_sum_ns);
             let spent = budget_spent(st, f, budget, now);
             let live = st.live.get_mut(&id).unwrap();
+            let crossed_now = new_bursts == 0 && live.last_burst_cpu <= fp.slice_ns;
+            live.last_burst_cpu = burst_cpu;
             if burst_cpu > fp.slice_ns {
                 if sh.set_class(live, Class::Fair, Some(&fp)) {
                     st.stats.demotions_slice += 1;
-                    st.stats.demote_overshoot_ns.push(burst_cpu - fp.slice_ns);
+                    // Exhaustion-to-demotion latency, when the slice ran out
+                    // since the previous poll (not after a policy change).
+                    if crossed_now {
+                        st.stats.demote_overshoot_ns.push(burst_cpu - fp.slice_ns);
+                    }
                 }
             } else if spent && w.running == 0 && sh.set_class(live, Class::Fair, Some(&fp)) {
                 st.stats.demotions_budget += 1;
@@ -481,6 +489,24 @@ impl Backend for StockBackend {
         Ok(())
     }
 
+    fn spawn_attr(&mut self, function_id: u32) -> Option<sched::SchedAttr> {
+        let sh = &self.shared;
+        let st = sh.state.lock().unwrap();
+        let fp = st.policy.get(function_id);
+        match sh.burst_class(fp) {
+            Class::Fifo(p) => Some(sched::fifo_attr(p)),
+            Class::Fair => fp.map(|fp| {
+                let slice = if sh.cfg.mode == Mode::Soft {
+                    fp.slice_ns
+                } else {
+                    0
+                };
+                sched::fair_attr(sh.cfg.nice(fp.rank), slice)
+            }),
+            Class::Plain => None,
+        }
+    }
+
     fn started(&mut self, inv: &Started) -> anyhow::Result<()> {
         let sh = &self.shared;
         let Some(task) = TaskId::of(inv.pid) else {
@@ -489,15 +515,27 @@ impl Backend for StockBackend {
         let mut guard = sh.state.lock().unwrap();
         let st = &mut *guard;
         st.stats.started += 1;
+        // The child may have set its class itself before exec (spawn_attr).
+        let current = match sched::sched_getattr(inv.pid) {
+            Ok(a) if a.sched_policy == sched::SCHED_FIFO => Class::Fifo(a.sched_priority),
+            Ok(a) if a.sched_nice != 0 || a.sched_flags & sched::SCHED_FLAG_RESET_ON_FORK != 0 => {
+                Class::Fair
+            }
+            _ => Class::Plain,
+        };
+        if current != Class::Plain {
+            sh.guard.touched(task);
+        }
         let mut live = Live {
             function_id: inv.function_id,
             task,
-            class: Class::Plain,
-            touched: false,
+            class: current,
+            touched: current != Class::Plain,
             watched: false,
             seen_bursts: 0,
             start_cpu_ns: sched::cpu_time_ns(inv.pid).unwrap_or(0),
             done: false,
+            last_burst_cpu: 0,
         };
         let fp = st.policy.get(inv.function_id).cloned();
         let mut class = sh.burst_class(fp.as_ref());
@@ -542,7 +580,7 @@ impl Backend for StockBackend {
             }
             Mode::Soft => {}
         }
-        if class != Class::Plain {
+        if class != Class::Plain || live.class != Class::Plain {
             if sh.set_class(&mut live, class, fp.as_ref()) {
                 st.stats.boosts += 1;
                 st.stats

@@ -92,7 +92,7 @@ pub struct TaskState {
     runnable_since: u64,
     wait_after_preempt: bool,
     dispatched_at: u64,
-    acc: Account,
+    acc: Acc,
     arrival_ns: u64,
 }
 
@@ -261,8 +261,10 @@ fn pack(kind: u64, idx: u32, gen: u32) -> u64 {
 struct Engine<'a, S: SimScheduler> {
     w: World,
     s: &'a mut S,
-    heap: BinaryHeap<Reverse<(u64, u64, u64)>>,
-    seq: u64,
+    /// (time << 64 | payload): simultaneous events run in payload order
+    /// (core events, then wakeups, then policy updates; by index), which
+    /// is deterministic.
+    heap: BinaryHeap<Reverse<u128>>,
     stats: SimStats,
     records: Vec<Option<Record>>,
     /// Task index -> input job index.
@@ -323,13 +325,10 @@ pub fn run<S: SimScheduler>(jobs: &[SimJob], cfg: &SimConfig, sched: &mut S) -> 
             remaining_cpu_ns: cpu,
             last_core: usize::MAX,
             arrival_ns: j.arrival_ns,
-            acc: Account {
-                function_id: j.function_id,
-                invocation_id: j.id,
+            acc: Acc {
                 bursts,
                 max_burst_ns: max_burst,
-                threads: 1,
-                ..Account::default()
+                ..Acc::default()
             },
             ..TaskState::default()
         });
@@ -351,7 +350,6 @@ pub fn run<S: SimScheduler>(jobs: &[SimJob], cfg: &SimConfig, sched: &mut S) -> 
         w,
         s: sched,
         heap: BinaryHeap::with_capacity(cfg.cores * 2 + 64),
-        seq: 0,
         stats: SimStats::default(),
         records: vec![None; jobs.len()],
         order,
@@ -378,8 +376,8 @@ pub fn run<S: SimScheduler>(jobs: &[SimJob], cfg: &SimConfig, sched: &mut S) -> 
 impl<S: SimScheduler> Engine<'_, S> {
     #[inline]
     fn push(&mut self, t: u64, payload: u64) {
-        self.seq += 1;
-        self.heap.push(Reverse((t, self.seq, payload)));
+        self.heap
+            .push(Reverse(((t as u128) << 64) | payload as u128));
     }
 
     fn run_loop(&mut self) {
@@ -392,7 +390,7 @@ impl<S: SimScheduler> Engine<'_, S> {
             self.push(at, pack(EV_UPDATE, 0, 0));
         }
         while self.done < n {
-            let heap_t = self.heap.peek().map(|Reverse((t, _, _))| *t);
+            let heap_t = self.heap.peek().map(|Reverse(k)| (*k >> 64) as u64);
             let arr_t = (next_arrival < n).then(|| self.w.tasks[next_arrival].arrival_ns);
             // Heap events first on ties: exits free cores before arrivals.
             let take_arrival = match (arr_t, heap_t) {
@@ -409,9 +407,11 @@ impl<S: SimScheduler> Engine<'_, S> {
                 self.advance(t, Enqueue::Arrival);
                 continue;
             }
-            let Some(Reverse((time, _, payload))) = self.heap.pop() else {
+            let Some(Reverse(key)) = self.heap.pop() else {
                 unreachable!("jobs left but nothing scheduled")
             };
+            let time = (key >> 64) as u64;
+            let payload = key as u64;
             let kind = payload >> 62;
             let idx = ((payload >> 32) & 0x3fff_ffff) as u32;
             let gen = payload as u32;
@@ -623,12 +623,31 @@ impl<S: SimScheduler> Engine<'_, S> {
     fn finish(&mut self, t: TaskId, _core: Option<usize>) {
         let now = self.w.now;
         let task = &mut self.w.tasks[t as usize];
-        let mut acc = std::mem::take(&mut task.acc);
-        acc.wall_ns = now - task.arrival_ns;
-        acc.lifetime_ns = acc.wall_ns;
-        acc.mean_burst_ns = acc.on_cpu_ns.checked_div(acc.bursts).unwrap_or(0);
+        let a = &task.acc;
         let ji = self.order[t as usize];
         let job = &self.jobs[ji];
+        let wall_ns = now - task.arrival_ns;
+        let acc = Account {
+            function_id: job.function_id,
+            invocation_id: job.id,
+            wall_ns,
+            on_cpu_ns: a.on_cpu_ns,
+            runq_wait_ns: a.runq_wait_ns,
+            runq_wait_wakeup_ns: a.runq_wait_wakeup_ns,
+            runq_wait_preempt_ns: a.runq_wait_preempt_ns,
+            block_io_ns: a.block_io_ns,
+            futex_ns: a.futex_ns,
+            sleep_ns: a.sleep_ns,
+            bursts: a.bursts,
+            mean_burst_ns: a.on_cpu_ns.checked_div(a.bursts).unwrap_or(0),
+            max_burst_ns: a.max_burst_ns,
+            wakeups: a.wakeups as u64,
+            voluntary_switches: a.voluntary_switches as u64,
+            involuntary_switches: a.involuntary_switches as u64,
+            threads: 1,
+            lifetime_ns: wall_ns,
+            ..Account::default()
+        };
         let rec = Record {
             class: job.class.clone(),
             kind: "sim".to_string(),
@@ -644,8 +663,25 @@ impl<S: SimScheduler> Engine<'_, S> {
     }
 }
 
+/// The per-task counters that become the record's `Account`.
+#[derive(Debug, Clone, Default)]
+struct Acc {
+    on_cpu_ns: u64,
+    runq_wait_ns: u64,
+    runq_wait_wakeup_ns: u64,
+    runq_wait_preempt_ns: u64,
+    block_io_ns: u64,
+    futex_ns: u64,
+    sleep_ns: u64,
+    bursts: u64,
+    max_burst_ns: u64,
+    wakeups: u32,
+    voluntary_switches: u32,
+    involuntary_switches: u32,
+}
+
 #[inline]
-fn add_runq(acc: &mut Account, ns: u64, after_preempt: bool) {
+fn add_runq(acc: &mut Acc, ns: u64, after_preempt: bool) {
     acc.runq_wait_ns += ns;
     if after_preempt {
         acc.runq_wait_preempt_ns += ns;
