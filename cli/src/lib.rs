@@ -3,6 +3,7 @@
 
 pub mod functions;
 pub mod inversion;
+pub mod learn;
 pub mod probe;
 pub mod run;
 pub mod summary;

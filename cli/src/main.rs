@@ -30,6 +30,23 @@ enum Cmd {
     },
     /// Run a workload live under one policy and write records and a summary.
     Run(RunArgs),
+    /// Learn a policy from a run's records and print it.
+    Learn {
+        /// A run directory or a records.jsonl file.
+        #[arg(long)]
+        records: std::path::PathBuf,
+        #[arg(long, value_enum, default_value = "alps")]
+        variant: VariantArg,
+        /// Print the policy as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Cores the SRPT replay simulates (default: this machine's).
+        #[arg(long)]
+        cores: Option<u32>,
+        /// CPU utilization (percent) for the overload fine-tune.
+        #[arg(long, default_value_t = 0.0)]
+        util: f64,
+    },
     /// The guardian that restores scheduling state if the agent dies.
     #[command(hide = true)]
     Guard,
@@ -104,6 +121,12 @@ fn run_config(
     c
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VariantArg {
+    Alps,
+    AlpsIo,
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -113,6 +136,27 @@ fn main() {
             cmd,
         } => alps::probe::probe(&cmd, json, function_id),
         Cmd::Fn { args } => alps::functions::main_args(&args),
+        Cmd::Learn {
+            records,
+            variant,
+            json,
+            cores,
+            util,
+        } => {
+            let v = match variant {
+                VariantArg::Alps => alps_policy::Variant::Alps,
+                VariantArg::AlpsIo => alps_policy::Variant::AlpsIo,
+            };
+            let cores = cores.unwrap_or(alps::sysstat::num_cpus() as u32);
+            alps::learn::learn_from(&records, v, cores, util).and_then(|(p, names)| {
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&p)?);
+                } else {
+                    alps::learn::print_policy(&p, &names);
+                }
+                Ok(0)
+            })
+        }
         Cmd::Guard => alps_policy::backend::guard::guard_main(),
         Cmd::Run(a) => alps::run::run(&run_config(&a.w, a.policy, a.backend, &a.out)).map(|o| {
             alps::summary::print_summary(&o.summary);

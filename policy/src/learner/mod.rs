@@ -71,8 +71,15 @@ pub struct IoSwitches {
     /// and other waits are. Needs `burst_replay` to matter.
     pub wait_reasons: bool,
     /// Rank by mean simulated slowdown (wait / CPU demand) instead of raw
-    /// mean wait.
+    /// mean wait. Off in `alps_io()`: a small function that wakes often
+    /// waits part of a quantum at every wakeup, so its slowdown looks large
+    /// and it would sink below long functions (kept for the ablation).
     pub slowdown_weight: bool,
+    /// Rank by the function's mean total CPU demand (SRPT order on true
+    /// demand, summed over bursts); the replay's mean wait breaks ties. A
+    /// sleep-heavy function then never outranks one that needs less CPU:
+    /// its sleeps add waiting opportunities in the replay, not priority.
+    pub demand_rank: bool,
 }
 
 impl IoSwitches {
@@ -83,7 +90,8 @@ impl IoSwitches {
             burst_slice: true,
             preempt_budget: true,
             wait_reasons: true,
-            slowdown_weight: true,
+            slowdown_weight: false,
+            demand_rank: true,
         }
     }
 
@@ -227,6 +235,18 @@ pub fn learn(records: &[Record], cfg: &LearnerConfig, cpu_util_pct: f64) -> Poli
     p
 }
 
+/// The rank sort key of a function (lower = higher priority); the
+/// tie-break is the other of (demand, wait).
+pub fn rank_key(cfg: &LearnerConfig, f: &FunctionReplay) -> f64 {
+    if cfg.io.demand_rank {
+        f.mean_demand_ns
+    } else if cfg.io.slowdown_weight {
+        f.mean_slowdown
+    } else {
+        f.mean_wait_ns
+    }
+}
+
 /// What the replay says about one function (exposed for tests, the
 /// simulator and ablation reports).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -298,12 +318,12 @@ fn learn_refs(recs: &[&Record], cfg: &LearnerConfig, cpu_util_pct: f64) -> Polic
         .iter()
         .map(|(&function_id, f)| rank::RankInput {
             function_id,
-            key: if cfg.io.slowdown_weight {
-                f.mean_slowdown
-            } else {
+            key: rank_key(cfg, f),
+            demand_ns: if cfg.io.demand_rank {
                 f.mean_wait_ns
+            } else {
+                f.mean_demand_ns
             },
-            demand_ns: f.mean_demand_ns,
         })
         .collect();
     let ranks = rank::rank_functions(&inputs, cfg.rank_max);

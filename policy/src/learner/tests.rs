@@ -147,7 +147,11 @@ fn demand_priority_ablation_flips_ranks() {
     );
     assert_eq!(p.functions[&6].rank, 2);
 
+    // The burst-key replay ranked by slowdown (demand_rank would still
+    // order by true demand and hide the flip).
     cfg.io.demand_priority = false;
+    cfg.io.demand_rank = false;
+    cfg.io.slowdown_weight = true;
     let without = replay_functions(&refs, &cfg);
     assert_eq!(without[&6].mean_wait_ns as u64, MS);
     assert_eq!(without[&3].mean_wait_ns as u64, 4 * MS);
@@ -267,7 +271,7 @@ fn arb_record() -> impl Strategy<Value = Record> {
 }
 
 fn arb_cfg() -> impl Strategy<Value = LearnerConfig> {
-    (any::<bool>(), 1u32..4, 0u64..10, any::<[bool; 6]>()).prop_map(|(io, cores, q, sw)| {
+    (any::<bool>(), 1u32..4, 0u64..10, any::<[bool; 7]>()).prop_map(|(io, cores, q, sw)| {
         let mut cfg = if io {
             LearnerConfig::alps_io()
         } else {
@@ -283,6 +287,7 @@ fn arb_cfg() -> impl Strategy<Value = LearnerConfig> {
                 preempt_budget: sw[3],
                 wait_reasons: sw[4],
                 slowdown_weight: sw[5],
+                demand_rank: sw[6],
             };
         }
         cfg
@@ -303,7 +308,7 @@ proptest! {
         let mut ranks: Vec<u32> = p.functions.values().map(|f| f.rank).collect();
         ranks.sort_unstable();
         prop_assert_eq!(ranks, (1..=n as u32).collect::<Vec<_>>());
-        let key = |f: &FunctionReplay| if cfg.io.slowdown_weight { f.mean_slowdown } else { f.mean_wait_ns };
+        let key = |f: &FunctionReplay| rank_key(&cfg, f);
         for (a, fa) in &rep {
             for (b, fb) in &rep {
                 if key(fa) < key(fb) {

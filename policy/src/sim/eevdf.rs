@@ -87,6 +87,9 @@ impl Eevdf {
         }
         if n == 0 {
             rq.last_v
+        } else if let Ok(s) = i64::try_from(sum) {
+            // Fast path: 64-bit division.
+            s.div_euclid(n as i64)
         } else {
             sum.div_euclid(n) as i64
         }
