@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need=()
-for pkg in clang libelf-dev zlib1g-dev pkg-config make gcc; do
+for pkg in clang libelf-dev zlib1g-dev pkg-config make gcc fonts-dejavu-core libfontconfig1; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if ((${#need[@]})); then

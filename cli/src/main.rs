@@ -30,6 +30,8 @@ enum Cmd {
     },
     /// Run a workload live under one policy and write records and a summary.
     Run(RunArgs),
+    /// Run EEVDF, ALPS, ALPS-IO (and SFS) side by side on identical arrivals.
+    Compare(CompareArgs),
     /// Learn a policy from a run's records and print it.
     Learn {
         /// A run directory or a records.jsonl file.
@@ -121,10 +123,70 @@ fn run_config(
     c
 }
 
+#[derive(clap::Args)]
+struct CompareArgs {
+    #[arg(long, default_value = "mixed")]
+    workload: String,
+    /// Comma-separated: eevdf, alps, alps-io, sfs.
+    #[arg(long, default_value = "eevdf,alps,alps-io,sfs")]
+    policies: String,
+    #[arg(long, value_enum, default_value = "stock-strict")]
+    backend: alps::run::BackendName,
+    #[arg(long, default_value_t = 3)]
+    trials: u32,
+    /// Seconds of arrivals per run.
+    #[arg(long, default_value_t = 20.0)]
+    duration: f64,
+    #[arg(long)]
+    load: Option<f64>,
+    #[arg(long)]
+    io_share: Option<f64>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 5.0)]
+    warmup: f64,
+    #[arg(long, default_value_t = 1.0)]
+    update_period: f64,
+    /// Skip the stint timeline (no inversion metric, slightly less overhead).
+    #[arg(long)]
+    no_stints: bool,
+    #[arg(long)]
+    no_progress: bool,
+    /// Print the table of an existing compare.json instead of running.
+    #[arg(long)]
+    show: bool,
+    #[arg(long, default_value = "results/compare")]
+    out: std::path::PathBuf,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum VariantArg {
     Alps,
     AlpsIo,
+}
+
+fn compare_cmd(a: CompareArgs) -> anyhow::Result<i32> {
+    if a.show {
+        alps::compare::print_compare(&alps::compare::read_compare(&a.out)?);
+        return Ok(0);
+    }
+    let mut c = alps::compare::CompareConfig::new(&a.out);
+    c.workload = a.workload;
+    c.policies = alps::run::PolicyName::parse_list(&a.policies)?;
+    c.backend = a.backend;
+    c.trials = a.trials.max(1);
+    c.duration_s = a.duration;
+    c.load = a.load;
+    c.io_share = a.io_share;
+    c.seed = a.seed;
+    c.warmup_s = a.warmup;
+    c.update_period_s = a.update_period;
+    c.stints = !a.no_stints;
+    c.progress = !a.no_progress;
+    let r = alps::compare::compare(&c)?;
+    alps::compare::print_compare(&r);
+    println!("results in {}", a.out.display());
+    Ok(0)
 }
 
 fn main() {
@@ -157,6 +219,7 @@ fn main() {
                 Ok(0)
             })
         }
+        Cmd::Compare(a) => compare_cmd(a),
         Cmd::Guard => alps_policy::backend::guard::guard_main(),
         Cmd::Run(a) => alps::run::run(&run_config(&a.w, a.policy, a.backend, &a.out)).map(|o| {
             alps::summary::print_summary(&o.summary);

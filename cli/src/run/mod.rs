@@ -29,7 +29,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Which learner decides (`eevdf` = none: the stock scheduler).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PolicyName {
     Eevdf,

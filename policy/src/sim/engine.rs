@@ -386,7 +386,7 @@ impl<S: SimScheduler> Engine<'_, S> {
         let period = self.s.update_period_ns();
         let mut busy_at_update = 0u64;
         if let (Some(p), Some(first)) = (period, self.w.tasks.first()) {
-            let at = first.arrival_ns + p;
+            let at = first.arrival_ns.saturating_add(p);
             self.push(at, pack(EV_UPDATE, 0, 0));
         }
         while self.done < n {
@@ -443,7 +443,7 @@ impl<S: SimScheduler> Engine<'_, S> {
                     busy_at_update = busy;
                     self.s.on_policy_update(&mut self.w, util.min(100.0));
                     self.stats.policy_updates += 1;
-                    self.push(time + p, pack(EV_UPDATE, 0, 0));
+                    self.push(time.saturating_add(p), pack(EV_UPDATE, 0, 0));
                     // Running tasks' budgets may have changed.
                     for c in 0..self.w.ncores() {
                         if let Some(t) = self.w.cores[c].current {
