@@ -321,29 +321,34 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt,
 	sum = sum_exec(prev);
 	advance(t, now, sum);
 
-	if (preempt || prev_state == TASK_RUNNING) {
+	bool involuntary = preempt || prev_state == TASK_RUNNING;
+
+	if (involuntary)
 		reason = ALPS_PREEMPTED;
+	else if (prev_state & TASK_DEAD)
+		reason = ALPS_EXIT;
+	else if (BPF_CORE_READ_BITFIELD_PROBED(prev, in_iowait))
+		reason = ALPS_BLOCK_IO;
+	else if (t->in_futex)
+		reason = ALPS_FUTEX;
+	else if (prev_state & TASK_UNINTERRUPTIBLE)
+		reason = ALPS_OTHER_BLOCKED;
+	else
+		reason = ALPS_SLEEP;
+	/* The stint ends here: emit it before the state moves on. */
+	emit_stint(t, prev, now, sum, reason);
+
+	if (involuntary) {
 		t->nivcsw++;
 		t->state = ALPS_TS_RUNNABLE_PREEMPT;
 		t->runnable_ns = now;
 	} else {
 		t->nvcsw++;
-		if (prev_state & TASK_DEAD)
-			reason = ALPS_EXIT;
-		else if (BPF_CORE_READ_BITFIELD_PROBED(prev, in_iowait))
-			reason = ALPS_BLOCK_IO;
-		else if (t->in_futex)
-			reason = ALPS_FUTEX;
-		else if (prev_state & TASK_UNINTERRUPTIBLE)
-			reason = ALPS_OTHER_BLOCKED;
-		else
-			reason = ALPS_SLEEP;
 		t->state = ALPS_TS_BLOCKED;
 		t->reason = reason;
 		close_burst(t);
 		t->new_burst = 1;
 	}
-	emit_stint(t, prev, now, sum, reason);
 	t->switch_in_ns = 0;
 	if (watch_enabled) {
 		u32 tid = BPF_CORE_READ(prev, pid);

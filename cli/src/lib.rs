@@ -8,6 +8,8 @@ pub mod learn;
 pub mod plot;
 pub mod probe;
 pub mod run;
+#[cfg(feature = "scx")]
+pub mod scx_selftest;
 pub mod summary;
 pub mod sysstat;
 pub mod workload;

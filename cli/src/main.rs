@@ -52,6 +52,13 @@ enum Cmd {
     /// The guardian that restores scheduling state if the agent dies.
     #[command(hide = true)]
     Guard,
+    /// The sched_ext backend's acceptance checks (run inside the VM).
+    #[cfg(feature = "scx")]
+    #[command(hide = true)]
+    ScxSelftest {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run a function body in this process (what the runner launches).
     #[command(hide = true)]
     Fn {
@@ -198,6 +205,8 @@ fn main() {
             cmd,
         } => alps::probe::probe(&cmd, json, function_id),
         Cmd::Fn { args } => alps::functions::main_args(&args),
+        #[cfg(feature = "scx")]
+        Cmd::ScxSelftest { args } => alps::scx_selftest::main_args(&args),
         Cmd::Learn {
             records,
             variant,

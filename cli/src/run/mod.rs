@@ -250,12 +250,31 @@ pub fn make_backend(
             StockConfig::new(Mode::Strict, cores, &exe),
             Some(probes.watch_map()?),
         )?),
-        (_, BackendName::Scx) => bail!(
+        (_, BackendName::Scx) => make_scx()?,
+    })
+}
+
+/// The sched_ext backend (feature `scx`; see docs/SCX.md).
+#[cfg(feature = "scx")]
+fn make_scx() -> Result<Box<dyn Backend>> {
+    use alps_policy::backend::scx::{check_available, ScxBackend, ScxConfig};
+    check_available()?;
+    Ok(Box::new(ScxBackend::new(ScxConfig::default())?))
+}
+
+#[cfg(not(feature = "scx"))]
+fn make_scx() -> Result<Box<dyn Backend>> {
+    if !Path::new("/sys/kernel/sched_ext").exists() {
+        bail!(
             "--backend scx needs a kernel with sched_ext (CONFIG_SCHED_CLASS_EXT); this kernel has none \
              (/sys/kernel/sched_ext is missing). Use --backend stock-strict or stock-soft here, or run \
              scripts/vm-test.sh, which boots a sched_ext kernel in a VM"
-        ),
-    })
+        );
+    }
+    bail!(
+        "--backend scx: this alps was built without the `scx` feature (it needs clang >= 18 and the \
+         kernel's vmlinux.h; see docs/SCX.md). scripts/vm-test.sh builds it with the feature"
+    )
 }
 
 /// Load the calibration and the workload, then run it.
@@ -278,6 +297,27 @@ fn runner_priority(prio: u32) {
             ..Default::default()
         },
     );
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Ctrl-C, SIGTERM and SIGHUP set a flag the runner polls: arrivals stop,
+/// in-flight invocations get a grace period, then are killed, and the
+/// results are still written. Installed once per process.
+fn install_interrupt_handler() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                eprintln!("alps: interrupted again: killing in-flight invocations");
+            }
+        });
+    });
+}
+
+/// Whether the user interrupted the run (also for `compare`).
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// Priority of the runner's threads: above the functions' FIFO band and
@@ -403,6 +443,7 @@ pub fn run_workload(w: &Workload, cal: &Calibration, cfg: &RunConfig) -> Result<
             cfg.duration_s
         );
     }
+    install_interrupt_handler();
     let cores = crate::sysstat::num_cpus() as u32;
     let exe = alps_exe()?;
     let strict = cfg.backend == BackendName::StockStrict
@@ -616,15 +657,13 @@ async fn drive_async(
             (done, failed)
         })
     };
-    let mut interrupted = false;
+    let mut interrupted = interrupted();
     let mut handles = Vec::with_capacity(w.invocations.len());
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     for inv in &w.invocations {
         let due = t0 + Duration::from_nanos(inv.arrival_ns);
-        tokio::select! {
-            _ = sleep_until(due) => {}
-            _ = tokio::signal::ctrl_c() => { interrupted = true; }
-            _ = sigterm.recv() => { interrupted = true; }
+        while !interrupted && Instant::now() < due {
+            sleep_until(due.min(Instant::now() + Duration::from_millis(50))).await;
+            interrupted = self::interrupted();
         }
         if interrupted {
             eprintln!("alps: interrupted: no new arrivals; finishing in-flight invocations");
@@ -658,6 +697,7 @@ async fn drive_async(
     let all = futures_join_all(handles);
     tokio::pin!(all);
     let mut killed = false;
+    let mut deadline = deadline;
     loop {
         tokio::select! {
             _ = &mut all => break,
@@ -665,10 +705,12 @@ async fn drive_async(
                 killed = true;
                 kill_inflight(&sh);
             }
-            _ = tokio::signal::ctrl_c(), if !killed => {
-                interrupted = true;
-                killed = true;
-                kill_inflight(&sh);
+            _ = tokio::time::sleep(Duration::from_millis(50)), if !killed && !interrupted => {
+                if self::interrupted() {
+                    // Interrupted while draining: a short grace, then kill.
+                    interrupted = true;
+                    deadline = deadline.min(Instant::now() + Duration::from_secs(5));
+                }
             }
         }
     }

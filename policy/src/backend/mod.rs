@@ -11,6 +11,8 @@
 
 pub mod guard;
 pub mod sched;
+#[cfg(feature = "scx")]
+pub mod scx;
 pub mod stock;
 
 use crate::policy::Policy;

@@ -148,7 +148,56 @@ pub fn cpu_time_ns(tid: i32) -> Option<u64> {
     s.split_whitespace().next()?.parse().ok()
 }
 
-/// A task we touched, identified by tid and start time.
+/// A process we touched, held by a pidfd: it names that process for its
+/// whole life, whatever happens to the pid number (start times in
+/// /proc/<pid>/stat have only 10 ms resolution).
+#[derive(Debug)]
+pub struct TaskHandle {
+    pub id: TaskId,
+    pidfd: Option<std::os::fd::OwnedFd>,
+}
+
+impl TaskHandle {
+    pub fn of(pid: i32) -> Option<Self> {
+        // SAFETY: plain syscall; a non-negative return is a new fd.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let pidfd = (fd >= 0).then(|| {
+            // SAFETY: the kernel just returned this fd to us.
+            unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) }
+        });
+        let id = TaskId::of(pid)?;
+        Some(Self { id, pidfd })
+    }
+
+    pub fn tid(&self) -> i32 {
+        self.id.tid
+    }
+
+    /// Still the same, running process (not exited, pid not reused)?
+    pub fn alive(&self) -> bool {
+        match &self.pidfd {
+            Some(fd) => {
+                use std::os::fd::AsRawFd;
+                // SAFETY: signal 0 only checks; ESRCH once the process exited.
+                let rc = unsafe {
+                    libc::syscall(
+                        libc::SYS_pidfd_send_signal,
+                        fd.as_raw_fd(),
+                        0,
+                        std::ptr::null::<libc::siginfo_t>(),
+                        0u32,
+                    )
+                };
+                rc == 0 && self.id.alive()
+            }
+            None => self.id.alive(),
+        }
+    }
+}
+
+/// A task we touched, identified by tid and start time (what the guardian
+/// is told; practically unique: a pid is not reused within one clock tick
+/// of the first owner's start without deliberate help).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TaskId {
     pub tid: i32,

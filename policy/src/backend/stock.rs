@@ -35,7 +35,7 @@
 //! sysctl off for the run and restores it (through the guardian too).
 
 use super::guard::Guard;
-use super::sched::{self, TaskId};
+use super::sched::{self, TaskHandle};
 use super::{monotonic_ns, Backend, Started};
 use crate::policy::{FunctionPolicy, Policy};
 use alps_probes::{watch, MapHandle};
@@ -135,7 +135,7 @@ enum Class {
 #[derive(Debug)]
 struct Live {
     function_id: u32,
-    task: TaskId,
+    task: TaskHandle,
     class: Class,
     touched: bool,
     watched: bool,
@@ -283,20 +283,20 @@ impl Shared {
             return false;
         }
         if !live.touched {
-            self.guard.touched(live.task);
+            self.guard.touched(live.task.id);
             live.touched = true;
         }
         let r = match (class, fp) {
-            (Class::Fifo(p), _) => sched::set_fifo(live.task.tid, p),
+            (Class::Fifo(p), _) => sched::set_fifo(live.task.tid(), p),
             (Class::Fair, Some(fp)) => {
                 let slice = if self.cfg.mode == Mode::Soft {
                     fp.slice_ns
                 } else {
                     0
                 };
-                sched::set_fair(live.task.tid, self.cfg.nice(fp.rank), slice)
+                sched::set_fair(live.task.tid(), self.cfg.nice(fp.rank), slice)
             }
-            _ => sched::set_plain(live.task.tid),
+            _ => sched::set_plain(live.task.tid()),
         };
         match r {
             Ok(()) => {
@@ -379,7 +379,7 @@ fn poll_loop(sh: &Shared) {
 
 fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64) {
     let Some(live) = st.live.get(&id) else { return };
-    let (f, tid) = (live.function_id, live.task.tid);
+    let (f, tid) = (live.function_id, live.task.tid());
     let fp = st.policy.get(f).cloned();
     let Some(fp) = fp else { return };
     if fp.slice_ns == 0 {
@@ -399,11 +399,9 @@ fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64) {
                 // The boosted task woke and (in the FIFO class) preempted.
                 let _ = take_budget(st, f, budget, now, new_bursts);
             }
-            let cpu_now = if w.running != 0 {
-                sched::cpu_time_ns(tid).unwrap_or(w.last_sum_ns)
-            } else {
-                w.last_sum_ns
-            };
+            // Exact and current even mid-stint (the watch entry only
+            // changes at switches, and may be younger than the stint).
+            let cpu_now = sched::cpu_time_ns(tid).unwrap_or(w.last_sum_ns);
             let burst_cpu = cpu_now.saturating_sub(w.burst_start_sum_ns);
             let spent = budget_spent(st, f, budget, now);
             let live = st.live.get_mut(&id).unwrap();
@@ -445,7 +443,7 @@ fn poll_sfs(sh: &Shared, st: &mut State, id: u64) {
     if live.done || !matches!(live.class, Class::Fifo(_)) {
         return;
     }
-    let Some(cpu) = sched::cpu_time_ns(live.task.tid) else {
+    let Some(cpu) = sched::cpu_time_ns(live.task.tid()) else {
         return;
     };
     let used = cpu.saturating_sub(live.start_cpu_ns);
@@ -509,7 +507,7 @@ impl Backend for StockBackend {
 
     fn started(&mut self, inv: &Started) -> anyhow::Result<()> {
         let sh = &self.shared;
-        let Some(task) = TaskId::of(inv.pid) else {
+        let Some(task) = TaskHandle::of(inv.pid) else {
             return Ok(()); // already gone
         };
         let mut guard = sh.state.lock().unwrap();
@@ -524,7 +522,7 @@ impl Backend for StockBackend {
             _ => Class::Plain,
         };
         if current != Class::Plain {
-            sh.guard.touched(task);
+            sh.guard.touched(task.id);
         }
         let mut live = Live {
             function_id: inv.function_id,
@@ -600,12 +598,12 @@ impl Backend for StockBackend {
         if let Some(live) = live {
             if live.watched {
                 if let Some(m) = sh.watch.as_ref() {
-                    watch::remove(m, live.task.tid as u32);
+                    watch::remove(m, live.task.tid() as u32);
                 }
             }
             if live.touched {
                 // The root exited: nothing left to restore for it.
-                sh.guard.restored(live.task);
+                sh.guard.restored(live.task.id);
             }
         }
     }
@@ -632,16 +630,16 @@ impl Backend for StockBackend {
         for live in lives {
             if live.watched {
                 if let Some(m) = sh.watch.as_ref() {
-                    watch::remove(m, live.task.tid as u32);
+                    watch::remove(m, live.task.tid() as u32);
                 }
             }
             if live.touched && live.task.alive() {
-                match sched::set_plain(live.task.tid) {
-                    Ok(()) => sh.guard.restored(live.task),
-                    Err(e) => failed.push(format!("tid {}: {e}", live.task.tid)),
+                match sched::set_plain(live.task.tid()) {
+                    Ok(()) => sh.guard.restored(live.task.id),
+                    Err(e) => failed.push(format!("tid {}: {e}", live.task.tid())),
                 }
             } else if live.touched {
-                sh.guard.restored(live.task);
+                sh.guard.restored(live.task.id);
             }
         }
         if let Some(old) = self.autogroup_old.take() {
