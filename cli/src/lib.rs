@@ -2,6 +2,7 @@
 //! the live runner, summaries, comparison, simulation, export, ablation.
 
 pub mod compare;
+pub mod export;
 pub mod functions;
 pub mod inversion;
 pub mod learn;
@@ -10,6 +11,7 @@ pub mod probe;
 pub mod run;
 #[cfg(feature = "scx")]
 pub mod scx_selftest;
+pub mod simulate;
 pub mod summary;
 pub mod sysstat;
 pub mod workload;

@@ -32,6 +32,27 @@ enum Cmd {
     Run(RunArgs),
     /// Run EEVDF, ALPS, ALPS-IO (and SFS) side by side on identical arrivals.
     Compare(CompareArgs),
+    /// The comparison in the discrete-event simulator, at any core count.
+    Simulate(SimulateArgs),
+    /// Replay a live comparison in the simulator; per-class sim-vs-live error.
+    Validate {
+        /// A live `alps compare` output directory.
+        #[arg(long)]
+        compare: std::path::PathBuf,
+        /// Also write the table (Markdown) here.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Export a run's records (and stints) as Parquet or CSV with its metadata.
+    Export {
+        /// A run directory (as written by `alps run`).
+        #[arg(long)]
+        run: std::path::PathBuf,
+        #[arg(long, value_enum, default_value = "parquet")]
+        format: alps::export::Format,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Learn a policy from a run's records and print it.
     Learn {
         /// A run directory or a records.jsonl file.
@@ -166,6 +187,34 @@ struct CompareArgs {
     out: std::path::PathBuf,
 }
 
+#[derive(clap::Args)]
+struct SimulateArgs {
+    /// Built-in, .toml, trace:FILE, run:DIR (a live run's records) or dataset:FILE.
+    #[arg(long, default_value = "mixed")]
+    workload: String,
+    #[arg(long, default_value_t = 56)]
+    cores: u32,
+    #[arg(long)]
+    load: Option<f64>,
+    #[arg(long)]
+    io_share: Option<f64>,
+    /// Seconds of arrivals (traces: <= 0 means the whole trace).
+    #[arg(long, default_value_t = 60.0)]
+    duration: f64,
+    /// Comma-separated: eevdf, fifo, rr, srpt, sfs, alps, alps-io.
+    #[arg(long, default_value = "eevdf,srpt,sfs,alps,alps-io")]
+    policies: String,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 1)]
+    trials: u32,
+    /// Learner period on the simulated clock, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    update_period: f64,
+    #[arg(long, default_value = "results/simulate")]
+    out: std::path::PathBuf,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum VariantArg {
     Alps,
@@ -191,6 +240,24 @@ fn compare_cmd(a: CompareArgs) -> anyhow::Result<i32> {
     c.stints = !a.no_stints;
     c.progress = !a.no_progress;
     let r = alps::compare::compare(&c)?;
+    alps::compare::print_compare(&r);
+    println!("results in {}", a.out.display());
+    Ok(0)
+}
+
+fn simulate_cmd(a: SimulateArgs) -> anyhow::Result<i32> {
+    let mut c = alps::simulate::SimulateConfig::new(&a.out);
+    c.workload = a.workload;
+    c.cores = a.cores;
+    c.load = a.load;
+    c.io_share = a.io_share;
+    c.duration_s = a.duration;
+    c.policies =
+        alps_policy::sim::SimPolicy::parse_list(&a.policies).map_err(|e| anyhow::anyhow!("{e}"))?;
+    c.seed = a.seed;
+    c.trials = a.trials.max(1);
+    c.update_s = a.update_period;
+    let r = alps::simulate::simulate(&c)?;
     alps::compare::print_compare(&r);
     println!("results in {}", a.out.display());
     Ok(0)
@@ -229,6 +296,25 @@ fn main() {
             })
         }
         Cmd::Compare(a) => compare_cmd(a),
+        Cmd::Simulate(a) => simulate_cmd(a),
+        Cmd::Validate { compare, out } => alps::simulate::validate(&compare).and_then(|rows| {
+            let md = alps::simulate::validation_markdown(&rows, &compare.display().to_string());
+            print!("{md}");
+            if let Some(p) = out {
+                std::fs::write(&p, &md)?;
+            }
+            Ok(0)
+        }),
+        Cmd::Export { run, format, out } => alps::export::export(&run, format, &out).map(|e| {
+            println!("wrote {} records to {}", e.rows, e.records.display());
+            if let Some(s) = e.stints {
+                println!("stints in {}", s.display());
+            }
+            if let Some(m) = e.meta {
+                println!("run metadata in {}", m.display());
+            }
+            0
+        }),
         Cmd::Guard => alps_policy::backend::guard::guard_main(),
         Cmd::Run(a) => alps::run::run(&run_config(&a.w, a.policy, a.backend, &a.out)).map(|o| {
             alps::summary::print_summary(&o.summary);

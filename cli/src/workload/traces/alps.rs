@@ -45,6 +45,31 @@ pub const EQUIVALENT_FIB: &[&str] = &[
     "featureExtractor",
 ];
 
+/// CPython's recursive fib(30) takes about this long (ALPS' functions are
+/// Python in OpenLambda); each n+1 costs x phi.
+pub const PY_FIB30_MS: f64 = 300.0;
+
+/// Duration in ms of the trace's fib(n) on the artifact's Python scale.
+pub fn python_ms(n: u32) -> f64 {
+    PY_FIB30_MS * 1.618_034f64.powi(n as i32 - 30)
+}
+
+/// The trace's sizes are on the Python scale of the ALPS artifact (fib(28)
+/// ~ 115 ms, fib(31) ~ 485 ms, fib(36) ~ 5.4 s): map each to the compiled
+/// fib n of about the same duration on this machine, so that job sizes keep
+/// the paper's proportions to scheduler quanta (8 ms) and slices. Capped at
+/// 10 s, like every trace duration.
+pub fn to_machine_scale(mut raw: RawTrace, cal: &crate::functions::Calibration) -> RawTrace {
+    for it in &mut raw.items {
+        if let FnSpec::Fib { n } = it.spec {
+            it.spec = FnSpec::Fib {
+                n: cal.fib_n_for_ms(python_ms(n).min(10_000.0)),
+            };
+        }
+    }
+    raw
+}
+
 pub fn read(path: &Path) -> Result<RawTrace> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading ALPS trace {}", path.display()))?;

@@ -85,7 +85,7 @@ pub fn load_trace(rest: &str, opts: &WorkloadOpts, cal: &Calibration) -> Result<
         None => detect_format(path)?,
     };
     let raw = match format {
-        TraceFormat::Alps => alps::read(path)?,
+        TraceFormat::Alps => alps::to_machine_scale(alps::read(path)?, cal),
         TraceFormat::Cs736 => cs736::read(path)?,
         TraceFormat::Azure2021 => azure2021::read(path, cal)?,
         TraceFormat::Azure2019 => azure2019::read(path, opts, cal)?,
