@@ -371,8 +371,14 @@ pub fn read_dataset(path: &Path) -> Result<Vec<Record>> {
             }
         }
         "csv" => {
-            let schema = records_batch(&[], &RowMeta::default())?.schema();
-            let reader = arrow::csv::ReaderBuilder::new(schema)
+            // Empty strings read back as nulls: every column nullable.
+            let fields: Vec<Field> = records_batch(&[], &RowMeta::default())?
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(true))
+                .collect();
+            let reader = arrow::csv::ReaderBuilder::new(Arc::new(Schema::new(fields)))
                 .with_header(true)
                 .build(file)?;
             for b in reader {
