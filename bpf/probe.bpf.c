@@ -306,10 +306,9 @@ static __always_inline void emit_stint(struct task_acct *t, struct task_struct *
 	count(ALPS_CNT_STINTS);
 }
 
-static __always_inline void switch_out(struct task_struct *prev, bool preempt,
-				       unsigned int prev_state, u64 now)
+static __always_inline void switch_out(struct task_acct *t, struct task_struct *prev,
+				       bool preempt, unsigned int prev_state, u64 now)
 {
-	struct task_acct *t = acct_of(prev);
 	u64 sum;
 	u32 reason;
 
@@ -363,9 +362,8 @@ static __always_inline void switch_out(struct task_struct *prev, bool preempt,
 		task_dead(t, now);
 }
 
-static __always_inline void switch_in(struct task_struct *next, u64 now)
+static __always_inline void switch_in(struct task_acct *t, struct task_struct *next, u64 now)
 {
-	struct task_acct *t = acct_of(next);
 	struct alps_watch *w;
 	u32 tid;
 	u64 sum;
@@ -405,10 +403,21 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev,
 	     struct task_struct *next, unsigned int prev_state)
 {
-	u64 now = bpf_ktime_get_ns();
+	/* Most switches involve no tagged task: look up first, read the
+	 * clock only when needed. */
+	struct task_acct *tp = acct_of(prev), *tn = acct_of(next);
+	u64 now;
 
-	switch_out(prev, preempt, prev_state, now);
-	switch_in(next, now);
+	if (!tp) {
+		if (!tn)
+			return 0;
+		switch_in(tn, next, bpf_ktime_get_ns());
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	switch_out(tp, prev, preempt, prev_state, now);
+	if (tn)
+		switch_in(tn, next, now);
 	return 0;
 }
 

@@ -113,7 +113,7 @@ KVER=$(cat "$KDIR/version")
 if [ ! -s "$KDIR/vmlinux.h" ]; then
 	say "vmlinux.h from the kernel's BTF"
 	# The bzImage carries a zstd-compressed vmlinux: cut at the zstd magic.
-	OFF=$(grep -obUaP '\x28\xb5\x2f\xfd' "$KDIR/vmlinuz" | head -n 1 | cut -d: -f1)
+	OFF=$(LC_ALL=C grep -obUaP '\x28\xb5\x2f\xfd' "$KDIR/vmlinuz" 2>/dev/null | head -n 1 | cut -d: -f1 || true)
 	[ -n "$OFF" ] || die "no zstd payload in $KDIR/vmlinuz"
 	tail -c +$((OFF + 1)) "$KDIR/vmlinuz" | zstd -dc >"$KDIR/vmlinux" 2>/dev/null || true
 	[ -s "$KDIR/vmlinux" ] || die "could not decompress the kernel image"

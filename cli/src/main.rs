@@ -70,6 +70,13 @@ enum Cmd {
         #[arg(long, default_value_t = 0.0)]
         util: f64,
     },
+    /// Overhead and latency numbers (probes, backend).
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    #[command(hide = true)]
+    BenchPingpong { n: u64 },
     /// The guardian that restores scheduling state if the agent dies.
     #[command(hide = true)]
     Guard,
@@ -215,6 +222,24 @@ struct SimulateArgs {
     out: std::path::PathBuf,
 }
 
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Per-program BPF cost and the slowdown of a switch-heavy workload.
+    Probes {
+        #[arg(long, default_value_t = 7)]
+        rounds: u32,
+        #[arg(long, default_value_t = 200_000)]
+        round_trips: u64,
+    },
+    /// Start-to-applied and slice-to-demotion latencies of stock-strict.
+    Backend {
+        #[arg(long, default_value_t = 15.0)]
+        duration: f64,
+        #[arg(long, default_value = "results/bench-backend")]
+        out: std::path::PathBuf,
+    },
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum VariantArg {
     Alps,
@@ -315,6 +340,14 @@ fn main() {
             }
             0
         }),
+        Cmd::Bench { what } => match what {
+            BenchWhat::Probes {
+                rounds,
+                round_trips,
+            } => alps::bench::bench_probes(rounds.max(1), round_trips),
+            BenchWhat::Backend { duration, out } => alps::bench::bench_backend(duration, &out),
+        },
+        Cmd::BenchPingpong { n } => alps::bench::pingpong(n),
         Cmd::Guard => alps_policy::backend::guard::guard_main(),
         Cmd::Run(a) => alps::run::run(&run_config(&a.w, a.policy, a.backend, &a.out)).map(|o| {
             alps::summary::print_summary(&o.summary);
