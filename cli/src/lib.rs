@@ -1,6 +1,7 @@
 //! The `alps` library behind the thin CLI: workloads and function bodies,
 //! the live runner, summaries, comparison, simulation, export, ablation.
 
+pub mod ablate;
 pub mod bench;
 pub mod compare;
 pub mod export;

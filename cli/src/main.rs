@@ -70,6 +70,34 @@ enum Cmd {
         #[arg(long, default_value_t = 0.0)]
         util: f64,
     },
+    /// Run an ablation sweep (ablations/*.toml): results.csv, results.md, plots.
+    Ablate {
+        file: std::path::PathBuf,
+        /// Output directory (default: results/ablations/<file stem>).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Only write jobs.txt (one command per independent job).
+        #[arg(long)]
+        jobs_only: bool,
+        /// Only merge the results already present.
+        #[arg(long)]
+        merge: bool,
+    },
+    /// Run one job of an ablation (what jobs.txt lines call).
+    #[command(hide = true)]
+    AblatePoint {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        point: String,
+        #[arg(long)]
+        load: Option<f64>,
+        #[arg(long)]
+        io_share: Option<f64>,
+        #[arg(long, default_value_t = 0)]
+        trial: u32,
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// Overhead and latency numbers (probes, backend).
     Bench {
         #[command(subcommand)]
@@ -339,6 +367,41 @@ fn main() {
                 println!("run metadata in {}", m.display());
             }
             0
+        }),
+        Cmd::Ablate {
+            file,
+            out,
+            jobs_only,
+            merge,
+        } => {
+            let out = out.unwrap_or_else(|| {
+                std::path::Path::new("results/ablations").join(file.file_stem().unwrap_or_default())
+            });
+            alps::ablate::ablate(&file, &out, jobs_only, merge).map(|rows| {
+                if !rows.is_empty() {
+                    if let Ok(md) = std::fs::read_to_string(out.join("results.md")) {
+                        print!("{md}");
+                    }
+                    println!("results in {}", out.display());
+                }
+                0
+            })
+        }
+        Cmd::AblatePoint {
+            file,
+            point,
+            load,
+            io_share,
+            trial,
+            out,
+        } => alps::ablate::Ablation::load(&file).and_then(|a| {
+            let job = alps::ablate::Job {
+                point,
+                load,
+                io_share,
+                trial,
+            };
+            alps::ablate::run_job(&a, &job, &out).map(|_| 0)
         }),
         Cmd::Bench { what } => match what {
             BenchWhat::Probes {
