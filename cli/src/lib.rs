@@ -8,6 +8,7 @@ pub mod export;
 pub mod functions;
 pub mod inversion;
 pub mod learn;
+pub mod paper;
 pub mod plot;
 pub mod probe;
 pub mod run;

@@ -98,6 +98,15 @@ enum Cmd {
         #[arg(long)]
         out: std::path::PathBuf,
     },
+    /// Render the paper from paper/data: every figure, table and number.
+    Paper {
+        #[arg(long, default_value = "paper/paper.md.in")]
+        template: std::path::PathBuf,
+        #[arg(long, default_value = "paper/data")]
+        data: std::path::PathBuf,
+        #[arg(long, default_value = "paper/build")]
+        out: std::path::PathBuf,
+    },
     /// Overhead and latency numbers (probes, backend).
     Bench {
         #[command(subcommand)]
@@ -402,6 +411,14 @@ fn main() {
                 trial,
             };
             alps::ablate::run_job(&a, &job, &out).map(|_| 0)
+        }),
+        Cmd::Paper {
+            template,
+            data,
+            out,
+        } => alps::paper::build(&template, &data, &out).map(|p| {
+            println!("wrote {}", p.display());
+            0
         }),
         Cmd::Bench { what } => match what {
             BenchWhat::Probes {
