@@ -91,7 +91,7 @@ fn run_messaging(probes: Option<&Probes>, id: u64) -> Result<Option<f64>> {
 /// phase, statistics on), then the slowdown of context-switch-heavy
 /// workloads with the probes attached (their tasks tagged) vs detached,
 /// alternated `rounds` times (statistics off: they cost time themselves).
-pub fn bench_probes(rounds: u32, n: u64) -> Result<i32> {
+pub fn bench_probes(rounds: u32, n: u64, json: Option<&std::path::Path>) -> Result<i32> {
     let exe = crate::run::alps_exe()?;
     // Phase 1: per-program cost.
     let mut prog_totals: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
@@ -133,6 +133,14 @@ pub fn bench_probes(rounds: u32, n: u64) -> Result<i32> {
         }
     }
     let (a, b, c) = (median(off), median(on), median(unt));
+    let mut j = serde_json::json!({
+        "programs": prog_totals.iter().map(|(n, (cnt, ns))| (n.clone(), serde_json::json!({
+            "events": cnt, "ns_per_event": if *cnt > 0 { *ns as f64 / *cnt as f64 } else { 0.0 }
+        }))).collect::<serde_json::Map<_, _>>(),
+        "pingpong": {"round_trips": n, "rounds": rounds, "detached_ms": a / 1e6, "tagged_ms": b / 1e6,
+                      "untagged_ms": c / 1e6, "tagged_slowdown_pct": 100.0 * (b / a - 1.0),
+                      "untagged_slowdown_pct": 100.0 * (c / a - 1.0)},
+    });
     println!(
         "pingpong (2 threads, 1 CPU, {n} round trips), median of {rounds}: detached {:.1} ms, attached+tagged {:.1} ms ({:+.2}%), attached+untagged {:.1} ms ({:+.2}%)",
         a / 1e6,
@@ -156,8 +164,13 @@ pub fn bench_probes(rounds: u32, n: u64) -> Result<i32> {
             y / 1e6,
             100.0 * (y / x - 1.0)
         );
+        j["messaging"] = serde_json::json!({"detached_ms": x / 1e6, "tagged_ms": y / 1e6,
+                                             "slowdown_pct": 100.0 * (y / x - 1.0), "rounds": k});
     } else {
         println!("perf bench sched messaging: perf not available (apt-get install linux-perf)");
+    }
+    if let Some(p) = json {
+        std::fs::write(p, serde_json::to_string_pretty(&j)?)?;
     }
     Ok(0)
 }

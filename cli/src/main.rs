@@ -267,6 +267,9 @@ enum BenchWhat {
         rounds: u32,
         #[arg(long, default_value_t = 200_000)]
         round_trips: u64,
+        /// Also write the numbers as JSON.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
     },
     /// Start-to-applied and slice-to-demotion latencies of stock-strict.
     Backend {
@@ -424,7 +427,8 @@ fn main() {
             BenchWhat::Probes {
                 rounds,
                 round_trips,
-            } => alps::bench::bench_probes(rounds.max(1), round_trips),
+                json,
+            } => alps::bench::bench_probes(rounds.max(1), round_trips, json.as_deref()),
             BenchWhat::Backend { duration, out } => alps::bench::bench_backend(duration, &out),
         },
         Cmd::BenchPingpong { n } => alps::bench::pingpong(n),

@@ -60,17 +60,32 @@ fn compare_keys(name: &str, c: &CompareResult, keys: &mut BTreeMap<String, Strin
                 });
                 if let Some(x) = rat {
                     keys.insert(format!("{name}.{p}.{cl}.{m}_x"), fmt(*x));
-                    keys.insert(format!("{name}.{p}.{cl}.{m}_pct"), format!("{:+.1}%", 100.0 * (x - 1.0)));
+                    keys.insert(
+                        format!("{name}.{p}.{cl}.{m}_pct"),
+                        format!("{:+.1}%", 100.0 * (x - 1.0)),
+                    );
                 }
             }
         }
-        keys.insert(format!("{name}.{p}.throughput"), fmt(s.throughput.invocations_per_s));
-        keys.insert(format!("{name}.{p}.cpu_work"), fmt(s.throughput.cpu_work_s_per_s));
+        keys.insert(
+            format!("{name}.{p}.throughput"),
+            fmt(s.throughput.invocations_per_s),
+        );
+        keys.insert(
+            format!("{name}.{p}.cpu_work"),
+            fmt(s.throughput.cpu_work_s_per_s),
+        );
         keys.insert(format!("{name}.{p}.ctx"), fmt(s.context_switches_per_s));
-        keys.insert(format!("{name}.{p}.fn_ctx"), fmt(s.function_context_switches_per_s));
+        keys.insert(
+            format!("{name}.{p}.fn_ctx"),
+            fmt(s.function_context_switches_per_s),
+        );
         keys.insert(format!("{name}.{p}.util"), fmt(100.0 * s.cpu_utilization));
         if let Some(f) = r.inversion_fraction {
-            keys.insert(format!("{name}.{p}.inversion"), format!("{:.1}%", 100.0 * f.mean));
+            keys.insert(
+                format!("{name}.{p}.inversion"),
+                format!("{:.1}%", 100.0 * f.mean),
+            );
             keys.insert(format!("{name}.{p}.inversion_raw"), format!("{}", f.mean));
         }
         if let Some(rt) = ratios {
@@ -100,7 +115,10 @@ fn compare_keys(name: &str, c: &CompareResult, keys: &mut BTreeMap<String, Strin
         );
         keys.insert(
             format!("{name}.io_vs_alps.slowdown"),
-            r(i.summary.overall.mean_slowdown, a.summary.overall.mean_slowdown),
+            r(
+                i.summary.overall.mean_slowdown,
+                a.summary.overall.mean_slowdown,
+            ),
         );
     }
 }
@@ -108,8 +126,11 @@ fn compare_keys(name: &str, c: &CompareResult, keys: &mut BTreeMap<String, Strin
 /// The side-by-side table of a comparison (Markdown).
 fn compare_table(c: &CompareResult) -> String {
     let pols: Vec<&String> = c.policies.keys().collect();
-    let classes: std::collections::BTreeSet<&String> =
-        c.policies.values().flat_map(|p| p.summary.classes.keys()).collect();
+    let classes: std::collections::BTreeSet<&String> = c
+        .policies
+        .values()
+        .flat_map(|p| p.summary.classes.keys())
+        .collect();
     let mut s = String::from("| class | ");
     for p in &pols {
         s += &format!("{p} mean / P99 ms | ");
@@ -197,7 +218,13 @@ fn compare_figures(name: &str, dir: &Path, c: &CompareResult, out: &Path) -> Res
                         p.clone(),
                         classes
                             .iter()
-                            .map(|cl| r.classes.get(cl).and_then(|m| m.get(metric)).copied().unwrap_or(f64::NAN))
+                            .map(|cl| {
+                                r.classes
+                                    .get(cl)
+                                    .and_then(|m| m.get(metric))
+                                    .copied()
+                                    .unwrap_or(f64::NAN)
+                            })
                             .collect(),
                     )
                 })
