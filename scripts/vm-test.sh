@@ -150,7 +150,13 @@ fi
 say "building the static alps (feature scx, target/vm)"
 export ALPS_SCX_CLANG=clang-19
 export ALPS_SCX_INCLUDE="$KDIR:$SCXH/bpf_h"
-RUSTFLAGS='-C target-feature=+crt-static' CARGO_TARGET_DIR="$ROOT/target/vm" \
+# A static link must name the dependencies of the static C libraries the
+# crates link (libelf: zstd, z; plotters' fonts: fontconfig, freetype, png,
+# brotli, expat), after them: link-arg goes at the end of the command line.
+STATIC_LIBS="-lelf -lzstd -lz $(pkg-config --static --libs fontconfig freetype2 2>/dev/null || true) -lm"
+RF="-C target-feature=+crt-static"
+for l in $STATIC_LIBS; do RF="$RF -C link-arg=$l"; done
+RUSTFLAGS="$RF" CARGO_TARGET_DIR="$ROOT/target/vm" \
 	timeout 2400 cargo build --release -p alps --features scx --target x86_64-unknown-linux-gnu \
 	>"$OUT/build.log" 2>&1 || {
 	tail -n 40 "$OUT/build.log"
