@@ -185,7 +185,10 @@ fn run_mixed_eevdf_end_to_end() {
         assert!(c["p50_ms"].as_f64().unwrap() <= c["p99_ms"].as_f64().unwrap());
     }
     assert!(s["throughput"]["invocations_per_s"].as_f64().unwrap() > 1.0);
-    assert!(s["context_switches_per_s"].as_f64().unwrap() > 0.0);
+    // perf counts every task's switches; the probes only the functions'.
+    let ctx = s["context_switches_per_s"].as_f64().unwrap();
+    let fn_ctx = s["function_context_switches_per_s"].as_f64().unwrap();
+    assert!(fn_ctx > 0.0 && ctx >= fn_ctx, "perf {ctx}/s vs probes {fn_ctx}/s");
     let util = s["cpu_utilization"].as_f64().unwrap();
     assert!(util > 0.2 && util <= 1.0, "{util}");
     // Every record is there, with the class and the probe fields.
@@ -300,4 +303,22 @@ fn bad_workload_and_records_give_clear_errors() {
     assert!(err.contains("records.jsonl:1"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Without root: one clear message naming the cause and the fix, exit 2.
+#[test]
+fn probe_without_root_says_why() {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIP: needs root (to drop it) and setpriv");
+        return;
+    }
+    let out = std::process::Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", ALPS, "probe", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("need root") && err.contains("run alps as root"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
