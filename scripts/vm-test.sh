@@ -155,7 +155,13 @@ export ALPS_SCX_INCLUDE="$KDIR:$SCXH/bpf_h"
 # brotli, expat), after them: link-arg goes at the end of the command line.
 STATIC_LIBS="-lelf -lzstd -lz $(pkg-config --static --libs fontconfig freetype2 2>/dev/null || true) -lm"
 RF="-C target-feature=+crt-static"
-for l in $STATIC_LIBS; do RF="$RF -C link-arg=$l"; done
+# -l:libX.a: the archive itself (a plain -lX there would link the .so).
+for l in $STATIC_LIBS; do
+	case "$l" in
+	-l*) RF="$RF -C link-arg=-l:lib${l#-l}.a" ;;
+	*) RF="$RF -C link-arg=$l" ;;
+	esac
+done
 RUSTFLAGS="$RF" CARGO_TARGET_DIR="$ROOT/target/vm" \
 	timeout 2400 cargo build --release -p alps --features scx --target x86_64-unknown-linux-gnu \
 	>"$OUT/build.log" 2>&1 || {
