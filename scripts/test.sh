@@ -7,6 +7,6 @@ source scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
 cargo build --release --workspace --all-targets
-cargo test --release --workspace -- --test-threads=2
+cargo test --release --workspace --no-fail-fast -- --test-threads=2
 # The sched_ext backend inside a VM (ALPS_SKIP_VM=1 skips it; see docs/SCX.md).
 bash scripts/vm-test.sh
