@@ -23,8 +23,8 @@ use alps_policy::backend::{monotonic_ns, Backend};
 use alps_policy::policy::{FunctionPolicy, IoControls, Policy, Variant};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn thread_cpu_ns() -> u64 {
@@ -39,6 +39,9 @@ fn thread_cpu_ns() -> u64 {
 
 /// The spinner body.
 fn spin(ms: u64) -> Result<i32> {
+    // Ready (exec and start-up are slow under TCG); then wait for the gate.
+    println!("ready");
+    std::io::stdout().flush()?;
     let mut b = [0u8; 1];
     let _ = std::io::stdin().read(&mut b);
     let t0 = monotonic_ns();
@@ -60,17 +63,23 @@ fn spin(ms: u64) -> Result<i32> {
 struct Spinner {
     child: Child,
     function_id: u32,
+    out: BufReader<ChildStdout>,
 }
 
 fn spawn_spinner(ms: u64, function_id: u32) -> Result<Spinner> {
     let exe = std::env::current_exe()?;
-    let child = Command::new(exe)
+    let mut child = Command::new(exe)
         .args(["scx-selftest", "spin", &ms.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .context("spawning a spinner")?;
-    Ok(Spinner { child, function_id })
+    let out = BufReader::new(child.stdout.take().context("spinner stdout")?);
+    Ok(Spinner {
+        child,
+        function_id,
+        out,
+    })
 }
 
 /// Tag every spinner, open the gates together, collect (function, wait_ns).
@@ -80,6 +89,15 @@ fn run_spinners(
     deadline: Duration,
 ) -> Result<Vec<(u32, u64)>> {
     let mut spinners = spinners;
+    // Every spinner is started and waiting before any gate opens, so they
+    // all contend from the same instant.
+    for s in spinners.iter_mut() {
+        let mut line = String::new();
+        s.out.read_line(&mut line)?;
+        if line.trim() != "ready" {
+            bail!("spinner said {line:?} instead of ready");
+        }
+    }
     for (i, s) in spinners.iter().enumerate() {
         b.tag(s.child.id(), s.function_id, i as u64 + 1)?;
     }
@@ -103,9 +121,7 @@ fn run_spinners(
             std::thread::sleep(Duration::from_millis(10));
         }
         let mut text = String::new();
-        if let Some(mut so) = s.child.stdout.take() {
-            so.read_to_string(&mut text)?;
-        }
+        s.out.read_to_string(&mut text)?;
         let wait: u64 = text
             .split_whitespace()
             .next()

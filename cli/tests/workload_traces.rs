@@ -78,9 +78,13 @@ fn alps_traces_parse() {
         assert!(w.class("fib-28").is_some());
         assert!(w.class("graphPagerank-9").is_some());
         assert!(w.class("featureExtractor-1").is_some());
-        // fib keeps its own n.
+        // fib(31) of the artifact (CPython, ~485 ms) maps to the compiled
+        // fib of about that duration on this calibration.
         let inv = w.invocations.iter().find(|i| i.class == "fib-31").unwrap();
-        assert_eq!(inv.spec, FnSpec::Fib { n: 31 });
+        let n = cal().fib_n_for_ms(alps::workload::traces::alps::python_ms(31));
+        assert_eq!(inv.spec, FnSpec::Fib { n });
+        let ms = cal().fib_cpu_ns(n) as f64 / 1e6;
+        assert!((300.0..800.0).contains(&ms), "fib-31 -> {ms} ms");
         // iat in ms, mean about 25 ms.
         let span = w.invocations.last().unwrap().arrival_ns as f64 / 1e6;
         let mean = span / (lines - 1) as f64;
