@@ -11,9 +11,6 @@
 fn main() {
     println!("cargo:rerun-if-env-changed=ALPS_SCX_CLANG");
     println!("cargo:rerun-if-env-changed=ALPS_SCX_INCLUDE");
-    if std::env::var_os("CARGO_FEATURE_SCX").is_none() {
-        return;
-    }
     #[cfg(feature = "scx")]
     build_scx();
 }

@@ -23,6 +23,7 @@
 #   ALPS_VM_REFRESH=1      look for a newer sid kernel even if one is cached
 #   ALPS_VM_TIMEOUT=S      qemu's time limit (default 1800 s)
 #   ALPS_VM_COMPARE=0      skip the in-VM compare
+#   ALPS_VM_ONLY=stall     run only that self-test (debugging)
 #   ALPS_VM_OUT=DIR        guest console log and files (default target/vm/out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -185,6 +186,7 @@ chmod +x "$IR/init"
 (cd "$IR" && find . | cpio -o -H newc --quiet | gzip -1) >"$OUT/initrd.gz"
 
 APPEND="console=ttyS0 quiet panic=-1 alps.compare=${ALPS_VM_COMPARE:-1}"
+[ -z "${ALPS_VM_ONLY:-}" ] || APPEND="$APPEND alps.only=$ALPS_VM_ONLY"
 say "booting $KVER under qemu (TCG, 2 vCPUs, 2 GiB; limit ${VM_TIMEOUT}s); console: $OUT/console.log"
 T_BOOT=$(date +%s)
 set +e

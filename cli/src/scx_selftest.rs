@@ -10,7 +10,8 @@
 //! 3. `slice`: a function with a learned slice longer than the default is
 //!    picked with it (`slice_extended`) and, while others wait, is demoted
 //!    after it (`demotions`).
-//! 4. `stall`: a task that is never dispatched trips a short watchdog; the
+//! 4. `inherit`: a tagged task's child is tagged by the scheduler at fork.
+//! 5. `stall`: a task that is never dispatched trips a short watchdog; the
 //!    kernel reverts to the fair class, the exit reason names the stall,
 //!    and a new attach afterwards works.
 //!
@@ -37,14 +38,31 @@ fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// The spinner body.
-fn spin(ms: u64) -> Result<i32> {
+/// The spinner body (with `fork`, it first runs a short spinner child).
+fn spin(ms: u64, fork: bool) -> Result<i32> {
     // Ready (exec and start-up are slow under TCG); then wait for the gate.
     println!("ready");
     std::io::stdout().flush()?;
-    let mut b = [0u8; 1];
-    let _ = std::io::stdin().read(&mut b);
-    let t0 = monotonic_ns();
+    // The gate: the parent's CLOCK_MONOTONIC when it opened all gates (so
+    // the wait before this task first runs counts), or 0 for "now".
+    let mut gate = String::new();
+    std::io::stdin().read_line(&mut gate)?;
+    let now = monotonic_ns();
+    let t0 = match gate.trim().parse::<u64>() {
+        Ok(t) if t > 0 && t <= now => t,
+        _ => now,
+    };
+    if fork {
+        let mut c = Command::new(std::env::current_exe()?)
+            .args(["scx-selftest", "spin", "5"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        if let Some(mut i) = c.stdin.take() {
+            let _ = i.write_all(b"0\n");
+        }
+        c.wait()?;
+    }
     let c0 = thread_cpu_ns();
     let mut x: u64 = 1;
     while thread_cpu_ns() - c0 < ms * 1_000_000 {
@@ -67,9 +85,14 @@ struct Spinner {
 }
 
 fn spawn_spinner(ms: u64, function_id: u32) -> Result<Spinner> {
+    spawn_spinner_args(&["spin", &ms.to_string()], function_id)
+}
+
+fn spawn_spinner_args(args: &[&str], function_id: u32) -> Result<Spinner> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
-        .args(["scx-selftest", "spin", &ms.to_string()])
+        .arg("scx-selftest")
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -101,9 +124,10 @@ fn run_spinners(
     for (i, s) in spinners.iter().enumerate() {
         b.tag(s.child.id(), s.function_id, i as u64 + 1)?;
     }
+    let gate = format!("{}\n", monotonic_ns());
     for s in spinners.iter_mut() {
         if let Some(mut stdin) = s.child.stdin.take() {
-            let _ = stdin.write_all(b"g");
+            let _ = stdin.write_all(gate.as_bytes());
         }
     }
     let t0 = Instant::now();
@@ -244,6 +268,19 @@ fn check_slice(b: &mut ScxBackend, spin_ms: u64) -> Result<String> {
     }
 }
 
+fn check_inherit(b: &mut ScxBackend) -> Result<String> {
+    let c0 = b.counters();
+    let sp = vec![spawn_spinner_args(&["spin", "20", "fork"], 5)?];
+    run_spinners(b, sp, Duration::from_secs(60))?;
+    let c1 = b.counters();
+    let forks = delta(&c0, &c1, "tagged_forks");
+    if forks > 0 {
+        Ok(format!("tagged_forks +{forks}"))
+    } else {
+        bail!("a tagged task's child was not tagged (tagged_forks +0)")
+    }
+}
+
 fn check_stall() -> Result<String> {
     let stall_fn = 99u32;
     let mut b = ScxBackend::new(ScxConfig {
@@ -252,9 +289,13 @@ fn check_stall() -> Result<String> {
     })?;
     b.set_stall_fn(stall_fn)?;
     let mut s = spawn_spinner(50, stall_fn)?;
+    // Once it is ready it sleeps on its gate: its wakeup goes through
+    // enqueue (a task that never sleeps might never be enqueued again).
+    let mut line = String::new();
+    s.out.read_line(&mut line)?;
     b.tag(s.child.id(), stall_fn, 1)?;
     if let Some(mut stdin) = s.child.stdin.take() {
-        let _ = stdin.write_all(b"g");
+        let _ = stdin.write_all(b"0\n");
     }
     let t0 = Instant::now();
     let mut exit = None;
@@ -317,11 +358,25 @@ fn check_stall() -> Result<String> {
     ))
 }
 
-/// Run every check; returns the exit code (0 when all passed).
-pub fn selftest(spin_ms: u64, per_fn: usize) -> Result<i32> {
+/// Run every check (or only `only`); returns the exit code (0 when all passed).
+pub fn selftest(spin_ms: u64, per_fn: usize, only: Option<&str>) -> Result<i32> {
     scx::check_available()?;
     let mut passed = 0;
     let mut failed = 0;
+    if only == Some("stall") {
+        match check_stall() {
+            Ok(m) => {
+                passed += 1;
+                println!("PASS stall: {m}");
+            }
+            Err(e) => {
+                failed += 1;
+                println!("FAIL stall: {e:#}");
+            }
+        }
+        println!("scx-selftest: {passed} passed, {failed} failed");
+        return Ok(i32::from(failed > 0));
+    }
     let mut report = |name: &str, r: Result<String>| match r {
         Ok(m) => {
             passed += 1;
@@ -342,6 +397,7 @@ pub fn selftest(spin_ms: u64, per_fn: usize) -> Result<i32> {
         Ok(mut b) => {
             report("ordering", check_ordering(&mut b, spin_ms, per_fn));
             report("slice", check_slice(&mut b, spin_ms));
+            report("inherit", check_inherit(&mut b));
             let counters = b.counters();
             let r = b.restore();
             println!(
@@ -373,12 +429,13 @@ pub fn main_args(args: &[String]) -> Result<i32> {
             let ms = args
                 .get(1)
                 .and_then(|s| s.parse().ok())
-                .context("usage: alps scx-selftest spin MS")?;
-            spin(ms)
+                .context("usage: alps scx-selftest spin MS [fork]")?;
+            spin(ms, args.get(2).map(String::as_str) == Some("fork"))
         }
         _ => {
             let mut spin_ms = 300;
             let mut per_fn = 3;
+            let mut only = None;
             let mut it = args.iter();
             while let Some(a) = it.next() {
                 match a.as_str() {
@@ -386,10 +443,11 @@ pub fn main_args(args: &[String]) -> Result<i32> {
                         spin_ms = it.next().and_then(|s| s.parse().ok()).unwrap_or(spin_ms)
                     }
                     "--per-fn" => per_fn = it.next().and_then(|s| s.parse().ok()).unwrap_or(per_fn),
+                    "--only" => only = it.next().cloned(),
                     other => bail!("alps scx-selftest: unknown argument {other:?}"),
                 }
             }
-            selftest(spin_ms, per_fn)
+            selftest(spin_ms, per_fn, only.as_deref())
         }
     }
 }

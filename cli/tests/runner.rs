@@ -188,7 +188,10 @@ fn run_mixed_eevdf_end_to_end() {
     // perf counts every task's switches; the probes only the functions'.
     let ctx = s["context_switches_per_s"].as_f64().unwrap();
     let fn_ctx = s["function_context_switches_per_s"].as_f64().unwrap();
-    assert!(fn_ctx > 0.0 && ctx >= fn_ctx, "perf {ctx}/s vs probes {fn_ctx}/s");
+    assert!(
+        fn_ctx > 0.0 && ctx >= fn_ctx,
+        "perf {ctx}/s vs probes {fn_ctx}/s"
+    );
     let util = s["cpu_utilization"].as_f64().unwrap();
     assert!(util > 0.2 && util <= 1.0, "{util}");
     // Every record is there, with the class and the probe fields.
@@ -314,11 +317,23 @@ fn probe_without_root_says_why() {
         return;
     }
     let out = std::process::Command::new("/usr/bin/setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", ALPS, "probe", "--", "true"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            ALPS,
+            "probe",
+            "--",
+            "true",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("need root") && err.contains("run alps as root"), "{err}");
+    assert!(
+        err.contains("need root") && err.contains("run alps as root"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }

@@ -25,6 +25,12 @@ pub struct IoControls {
     /// Wakeup preemptions allowed per second of wall-clock time
     /// (0 = none; `u32::MAX` = unlimited, as in baseline ALPS).
     pub wakeup_preempt_budget_per_s: u32,
+    /// Order a running invocation by its remaining CPU demand
+    /// (`cpu_demand_ns` minus what it has used) rather than by its
+    /// function's static rank: its priority rises as it runs (SRPT on true
+    /// remaining demand). Backends that cannot re-prioritize ignore it.
+    #[serde(default)]
+    pub remaining_priority: bool,
 }
 
 /// What one function gets.

@@ -266,6 +266,8 @@ pub struct ScxBackend {
     final_counters: Option<BTreeMap<String, u64>>,
     exit: Option<ExitInfo>,
     attached_at: Option<Instant>,
+    /// Seconds the scheduler was attached (set at detach).
+    attached_s: Option<f64>,
 }
 
 // SAFETY: the skeleton holds raw libbpf pointers, which are not tied to a
@@ -300,6 +302,7 @@ impl ScxBackend {
             final_counters: None,
             exit: None,
             attached_at: None,
+            attached_s: None,
         };
         me.attach()?;
         Ok(me)
@@ -486,6 +489,7 @@ impl ScxBackend {
         }
         // Snapshot first: the maps go with the object.
         self.final_counters = Some(self.counters());
+        self.attached_s = self.attached_at.map(|t| t.elapsed().as_secs_f64());
         let link = self.loaded.as_mut().and_then(|l| l.link.take());
         let had_link = link.is_some();
         drop(link);
@@ -594,7 +598,9 @@ impl Backend for ScxBackend {
                 "rank_gap_ns": self.cfg.rank_gap(),
                 "wakeup_gran_ns": self.cfg.wakeup_gran_ns,
             },
-            "attached_s": self.attached_at.map(|t| t.elapsed().as_secs_f64()),
+            "attached_s": self
+                .attached_s
+                .or_else(|| self.attached_at.map(|t| t.elapsed().as_secs_f64())),
         })
     }
 }

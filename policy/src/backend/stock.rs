@@ -163,6 +163,7 @@ struct Stats {
     demotions_slice: u64,
     demotions_budget: u64,
     budget_denials: u64,
+    reprioritized: u64,
     sfs_skipped_overload: u64,
     errors: u64,
     #[serde(skip)]
@@ -173,6 +174,8 @@ struct Stats {
 
 struct State {
     policy: Policy,
+    /// The policy's per-function CPU demands, sorted (remaining_priority).
+    demands: Vec<u64>,
     live: HashMap<u64, Live>,
     budgets: HashMap<u32, BudgetWindow>,
     stats: Stats,
@@ -238,6 +241,7 @@ impl StockBackend {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 policy: Policy::default(),
+                demands: Vec::new(),
                 live: HashMap::new(),
                 budgets: HashMap::new(),
                 stats: Stats::default(),
@@ -316,6 +320,20 @@ impl Shared {
             (Mode::Strict, Some(fp)) if fp.slice_ns > 0 => Class::Fifo(self.cfg.fifo_prio(fp.rank)),
             (Mode::Strict, Some(_)) => Class::Fair,
         }
+    }
+}
+
+/// The FIFO priority of a boosted task of function `fp` that has used
+/// `used_ns` of CPU: by its function's rank, or (remaining_priority) by its
+/// remaining demand placed among the functions' demands, so it rises as the
+/// invocation nears its end.
+fn boost_prio(cfg: &StockConfig, st: &State, fp: &FunctionPolicy, used_ns: u64) -> u32 {
+    if fp.io.remaining_priority && fp.io.cpu_demand_ns > 0 {
+        let remaining = fp.io.cpu_demand_ns.saturating_sub(used_ns);
+        let vrank = 1 + st.demands.partition_point(|d| *d < remaining) as u32;
+        cfg.fifo_prio(vrank)
+    } else {
+        cfg.fifo_prio(fp.rank)
     }
 }
 
@@ -418,13 +436,26 @@ fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64) {
                 }
             } else if spent && w.running == 0 && sh.set_class(live, Class::Fair, Some(&fp)) {
                 st.stats.demotions_budget += 1;
+            } else if fp.io.remaining_priority {
+                let used = cpu_now.saturating_sub(live.start_cpu_ns);
+                let prio = boost_prio(&sh.cfg, st, &fp, used);
+                let live = st.live.get_mut(&id).unwrap();
+                if live.class != Class::Fifo(prio)
+                    && sh.set_class(live, Class::Fifo(prio), Some(&fp))
+                {
+                    st.stats.reprioritized += 1;
+                }
             }
         }
         _ => {
             if new_bursts > 0 {
                 if take_budget(st, f, budget, now, 1) {
+                    let used = sched::cpu_time_ns(tid)
+                        .unwrap_or(w.last_sum_ns)
+                        .saturating_sub(st.live[&id].start_cpu_ns);
+                    let prio = boost_prio(&sh.cfg, st, &fp, used);
                     let live = st.live.get_mut(&id).unwrap();
-                    if sh.set_class(live, Class::Fifo(sh.cfg.fifo_prio(fp.rank)), Some(&fp)) {
+                    if sh.set_class(live, Class::Fifo(prio), Some(&fp)) {
                         st.stats.reboosts += 1;
                     }
                 } else {
@@ -468,6 +499,13 @@ impl Backend for StockBackend {
         let mut guard = sh.state.lock().unwrap();
         let st = &mut *guard;
         st.policy = policy.clone();
+        st.demands = policy
+            .functions
+            .values()
+            .map(|f| f.io.cpu_demand_ns)
+            .filter(|d| *d > 0)
+            .collect();
+        st.demands.sort_unstable();
         if sh.cfg.mode == Mode::Sfs {
             return Ok(());
         }
@@ -568,11 +606,8 @@ impl Backend for StockBackend {
                         if let Some(w) = watch::get(m, inv.pid as u32) {
                             live.seen_bursts = w.bursts;
                         }
-                        let budget = fp.io.wakeup_preempt_budget_per_s;
-                        if !take_budget(st, inv.function_id, budget, monotonic_ns(), 1) {
-                            class = Class::Fair;
-                            st.stats.budget_denials += 1;
-                        }
+                        // Starting is an arrival, not a wakeup: the
+                        // budget only limits boosts after sleeps.
                     }
                 }
             }

@@ -91,6 +91,19 @@ pub fn wakeup_rate_per_s(recs: &[&Record]) -> f64 {
 /// budget = min(ceil(headroom x rate), floor(share x 1e9 / cost), max_per_s)
 /// where cost = the slice (or, for a plain fair slice, the burst bound) is
 /// the CPU one boosted wakeup may take. A function that never wakes gets 0.
+/// The function's wakeups per second of the window, all its invocations
+/// together (a wakeup = a burst after the first: the first is the start).
+pub fn aggregate_wakeup_rate_per_s(recs: &[&Record], span_ns: u64) -> f64 {
+    if span_ns == 0 {
+        return wakeup_rate_per_s(recs);
+    }
+    let n: u64 = recs
+        .iter()
+        .map(|r| r.account.wakeups.max(r.account.bursts.saturating_sub(1)))
+        .sum();
+    n as f64 * 1e9 / span_ns as f64
+}
+
 pub fn preempt_budget_per_s(rate_per_s: f64, cost_ns: u64, p: &BudgetParams) -> u32 {
     if !(rate_per_s.is_finite() && rate_per_s > 0.0) {
         return 0;

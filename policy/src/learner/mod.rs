@@ -80,6 +80,10 @@ pub struct IoSwitches {
     /// sleep-heavy function then never outranks one that needs less CPU:
     /// its sleeps add waiting opportunities in the replay, not priority.
     pub demand_rank: bool,
+    /// Backends order a running invocation by its remaining CPU demand
+    /// (learned demand minus CPU used so far), so a job near its end is not
+    /// overtaken by a new job that needs more (IoControls.remaining_priority).
+    pub remaining_priority: bool,
 }
 
 impl IoSwitches {
@@ -92,6 +96,7 @@ impl IoSwitches {
             wait_reasons: true,
             slowdown_weight: false,
             demand_rank: true,
+            remaining_priority: true,
         }
     }
 
@@ -128,6 +133,8 @@ pub struct LearnerConfig {
     pub max_replay_bursts: usize,
     pub io: IoSwitches,
     pub budget: BudgetParams,
+    /// `burst_slice`: slice = this x the function's measured longest burst.
+    pub burst_headroom: f64,
 }
 
 impl Default for LearnerConfig {
@@ -147,6 +154,7 @@ impl Default for LearnerConfig {
             max_replay_bursts: 256,
             io: IoSwitches::none(),
             budget: BudgetParams::default(),
+            burst_headroom: 1.5,
         }
     }
 }
@@ -333,6 +341,13 @@ fn learn_refs(recs: &[&Record], cfg: &LearnerConfig, cpu_util_pct: f64) -> Polic
     }
     let mut order: Vec<(u32, u32)> = ranks.iter().map(|(&f, &r)| (r, f)).collect();
     order.sort_unstable();
+    // The window's wall-clock span: wakeup rates are per second of it.
+    let span_ns = recs
+        .iter()
+        .map(|r| r.end_ns.max(r.arrival_ns))
+        .max()
+        .unwrap_or(0)
+        .saturating_sub(recs.iter().map(|r| r.arrival_ns).min().unwrap_or(0));
     let mut prev_slice = u64::MAX;
     for (rank, fid) in order {
         let f = &replayed[&fid];
@@ -343,8 +358,15 @@ fn learn_refs(recs: &[&Record], cfg: &LearnerConfig, cpu_util_pct: f64) -> Polic
             slice_ns = slice_ns.min(cfg.slice_cap_ns);
         }
         let burst_ns = io::burst_bound_ns(frecs);
-        if cfg.io.burst_slice && burst_ns > 0 {
-            slice_ns = slice_ns.min(burst_ns);
+        if cfg.io.burst_slice && burst_ns > 0 && slice_ns > 0 {
+            // Hold priority for about one real burst (with headroom,
+            // shrunk under overload like ts_s); a function whose segments
+            // are unpredictable (ts_u = 0) keeps the plain fair slice.
+            let p = slice::overload_factor(cpu_util_pct, &cfg.fine_tune);
+            slice_ns = (cfg.burst_headroom.max(0.0) * p * burst_ns as f64).round() as u64;
+            if cfg.slice_cap_ns > 0 {
+                slice_ns = slice_ns.min(cfg.slice_cap_ns);
+            }
         }
         if cfg.monotone_slices {
             slice_ns = slice_ns.min(prev_slice);
@@ -353,7 +375,11 @@ fn learn_refs(recs: &[&Record], cfg: &LearnerConfig, cpu_util_pct: f64) -> Polic
         let any_io = cfg.io != IoSwitches::none();
         let budget = if cfg.io.preempt_budget {
             let cost = if slice_ns > 0 { slice_ns } else { burst_ns };
-            io::preempt_budget_per_s(io::wakeup_rate_per_s(frecs), cost, &cfg.budget)
+            io::preempt_budget_per_s(
+                io::aggregate_wakeup_rate_per_s(frecs, span_ns),
+                cost,
+                &cfg.budget,
+            )
         } else {
             u32::MAX
         };
@@ -361,6 +387,7 @@ fn learn_refs(recs: &[&Record], cfg: &LearnerConfig, cpu_util_pct: f64) -> Polic
             cpu_demand_ns: if any_io { io::cpu_demand_ns(frecs) } else { 0 },
             burst_ns: if cfg.io.burst_slice { burst_ns } else { 0 },
             wakeup_preempt_budget_per_s: budget,
+            remaining_priority: cfg.io.remaining_priority,
         };
         policy.functions.insert(
             fid,

@@ -68,16 +68,17 @@ fn one_core(mut cfg: LearnerConfig) -> LearnerConfig {
 ///   107 on the idle core and runs 107-108.
 ///   Waits 0, 2, 7, 27; slowdowns (wait/demand) 0, 0.333, 0.35, 0.54
 ///   -> the same ranks 1,2,3,4: the short CPU function stays first.
-///   Slices: S segs [2] -> 4, bounded by its 2 ms burst -> 2 ms;
-///   I segs [5, 1]: mean 3, stdev 2 -> 2*3-2 = 4 ms (< 5 ms burst bound);
-///   C segs [20] -> 40, bounded by its 20 ms burst -> 20 ms;
+///   Slices (burst_slice: 1.5 x the longest measured burst, when the
+///   fine-tuned slice is not 0; no overload cut below theta):
+///   S: 1.5 x 2 = 3 ms; I: 1.5 x 5 = 7.5 ms; C: 1.5 x 20 = 30 ms;
 ///   D segs [40, 1 x 10]: mean 4.545, stdev 11.21 -> 9.09 - 11.21 < 0 -> 0
-///   (plain fair slice: its long burst gets no boost).
-///   Budgets (bursts per wall second x 1.5, capped by half a core of
-///   boosted CPU = 0.5 s / cost, cost = slice, or the burst bound if the
-///   slice is 0): S 1/2ms=500/s -> 750, share 0.5/2ms=250 -> 250;
-///   I 2/106ms=18.9/s -> 29, share 125 -> 29; C 1/20ms=50/s -> 75, share
-///   25 -> 25; D 11/150ms=73.3/s -> 110, share 0.5/40ms=12.5 -> 12.
+///   (unpredictable: plain fair slice, its long burst gets no boost).
+///   Budgets (the function's wakeups per second of the window, 150 ms,
+///   x 1.5, capped by half a core of boosted CPU = 0.5 s / cost, cost =
+///   slice, or the burst bound if the slice is 0): S and C never wake: 0
+///   (starting is not a wakeup); I 1/0.15 s = 6.7/s -> 10, share
+///   0.5/7.5ms = 66 -> 10; D 10/0.15 s = 66.7/s -> 100, share
+///   0.5/40ms = 12.5 -> 12.
 #[test]
 fn blind_spot_baseline_and_io_learn_different_slices() {
     let recs = vec![
@@ -94,7 +95,7 @@ fn blind_spot_baseline_and_io_learn_different_slices() {
             .collect()
     };
     assert_eq!(rs(&base), vec![(1, 4), (2, 12), (3, 40), (4, 100)]);
-    assert_eq!(rs(&io), vec![(1, 2), (2, 4), (3, 20), (4, 0)]);
+    assert_eq!(rs(&io), vec![(1, 3), (2, 7), (3, 30), (4, 0)]);
     for f in 1..=4 {
         assert_eq!(base.functions[&f].io.wakeup_preempt_budget_per_s, u32::MAX);
         assert_eq!(base.functions[&f].io.cpu_demand_ns, 0);
@@ -102,7 +103,8 @@ fn blind_spot_baseline_and_io_learn_different_slices() {
     let budgets: Vec<u32> = (1..=4)
         .map(|f| io.functions[&f].io.wakeup_preempt_budget_per_s)
         .collect();
-    assert_eq!(budgets, vec![250, 29, 25, 12]);
+    assert_eq!(budgets, vec![0, 10, 0, 12]);
+    assert!(io.functions[&2].io.remaining_priority);
     assert_eq!(io.functions[&4].io.cpu_demand_ns, 50 * MS);
     assert_eq!(io.functions[&4].io.burst_ns, 40 * MS);
 
@@ -122,7 +124,8 @@ fn blind_spot_baseline_and_io_learn_different_slices() {
 /// arrive at 0.
 /// - Demand key (X 10 > C 5): C 0-5, X waits 0-5 then runs its bursts
 ///   undisturbed. Waits X 5, C 0 -> C rank 1, X rank 2; C's slice learns
-///   from one 5 ms segment: 2*5 = 10, bounded by its 5 ms burst -> 5 ms.
+///   from one 5 ms segment: 2*5 = 10 > 0, so the burst slice applies:
+///   1.5 x its 5 ms burst = 7.5 ms.
 /// - Burst key (X's 1 ms burst < C's remaining): X 0-1; C 1-2; X wakes at 2
 ///   and preempts (1 < 4), and so on: C runs 1-2, 3-4, 5-6; at 8 X wakes
 ///   with key 1 = C's remaining 1 (no preemption on a tie), so C runs 7-9
@@ -143,7 +146,7 @@ fn demand_priority_ablation_flips_ranks() {
     let p = learn(&recs, &cfg, 10.0);
     assert_eq!(
         (p.functions[&3].rank, p.functions[&3].slice_ns),
-        (1, 5 * MS)
+        (1, 7 * MS + MS / 2)
     );
     assert_eq!(p.functions[&6].rank, 2);
 
@@ -152,6 +155,8 @@ fn demand_priority_ablation_flips_ranks() {
     cfg.io.demand_priority = false;
     cfg.io.demand_rank = false;
     cfg.io.slowdown_weight = true;
+    // ... and the slice as the segments learn it (no burst bound).
+    cfg.io.burst_slice = false;
     let without = replay_functions(&refs, &cfg);
     assert_eq!(without[&6].mean_wait_ns as u64, MS);
     assert_eq!(without[&3].mean_wait_ns as u64, 4 * MS);
@@ -271,7 +276,7 @@ fn arb_record() -> impl Strategy<Value = Record> {
 }
 
 fn arb_cfg() -> impl Strategy<Value = LearnerConfig> {
-    (any::<bool>(), 1u32..4, 0u64..10, any::<[bool; 7]>()).prop_map(|(io, cores, q, sw)| {
+    (any::<bool>(), 1u32..4, 0u64..10, any::<[bool; 8]>()).prop_map(|(io, cores, q, sw)| {
         let mut cfg = if io {
             LearnerConfig::alps_io()
         } else {
@@ -288,6 +293,7 @@ fn arb_cfg() -> impl Strategy<Value = LearnerConfig> {
                 wait_reasons: sw[4],
                 slowdown_weight: sw[5],
                 demand_rank: sw[6],
+                remaining_priority: sw[7],
             };
         }
         cfg
