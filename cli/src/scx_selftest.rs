@@ -120,6 +120,7 @@ fn run_spinners(
         if line.trim() != "ready" {
             bail!("spinner said {line:?} instead of ready");
         }
+        wait_sleeping(s.child.id(), Duration::from_secs(10));
     }
     for (i, s) in spinners.iter().enumerate() {
         b.tag(s.child.id(), s.function_id, i as u64 + 1)?;
@@ -281,6 +282,22 @@ fn check_inherit(b: &mut ScxBackend) -> Result<String> {
     }
 }
 
+/// Wait until `pid` sleeps (state S in /proc/PID/stat).
+fn wait_sleeping(pid: u32, max: Duration) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < max {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command name's closing parenthesis.
+        if let Some(i) = stat.rfind(')') {
+            if stat[i + 1..].trim_start().starts_with('S') {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
 fn check_stall() -> Result<String> {
     let stall_fn = 99u32;
     let mut b = ScxBackend::new(ScxConfig {
@@ -289,10 +306,12 @@ fn check_stall() -> Result<String> {
     })?;
     b.set_stall_fn(stall_fn)?;
     let mut s = spawn_spinner(50, stall_fn)?;
-    // Once it is ready it sleeps on its gate: its wakeup goes through
-    // enqueue (a task that never sleeps might never be enqueued again).
+    // Tag it only once it sleeps on its gate, so that its wakeup goes
+    // through enqueue (a task running alone on a CPU keeps running at the
+    // end of its slice without passing through enqueue).
     let mut line = String::new();
     s.out.read_line(&mut line)?;
+    wait_sleeping(s.child.id(), Duration::from_secs(10));
     b.tag(s.child.id(), stall_fn, 1)?;
     if let Some(mut stdin) = s.child.stdin.take() {
         let _ = stdin.write_all(b"0\n");
