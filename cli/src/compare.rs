@@ -300,6 +300,9 @@ pub fn ratios(policies: &BTreeMap<String, PolicyResult>, base: &str) -> BTreeMap
         .collect()
 }
 
+/// One policy's per-trial summaries, run directories and measured records.
+type PolicyRuns = (Vec<Summary>, Vec<PathBuf>, Vec<Record>);
+
 /// Run the comparison.
 pub fn compare(cfg: &CompareConfig) -> Result<CompareResult> {
     if cfg.policies.is_empty() {
@@ -307,8 +310,7 @@ pub fn compare(cfg: &CompareConfig) -> Result<CompareResult> {
     }
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
     let cal = crate::functions::Calibration::load_or_measure()?;
-    let mut per_policy: BTreeMap<PolicyName, (Vec<Summary>, Vec<PathBuf>, Vec<Record>)> =
-        BTreeMap::new();
+    let mut per_policy: BTreeMap<PolicyName, PolicyRuns> = BTreeMap::new();
     let total = cfg.trials as usize * cfg.policies.len();
     let mut k = 0;
     for trial in 0..cfg.trials {

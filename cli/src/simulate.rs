@@ -291,8 +291,8 @@ pub fn validate(compare_dir: &Path) -> Result<Vec<ValidationRow>> {
 
 /// The validation as a Markdown table.
 pub fn validation_markdown(rows: &[ValidationRow], source: &str) -> String {
-    let mut s = format!(
-        "| policy | class | live mean ms | sim mean ms | error | live P99 ms | sim P99 ms | error |\n|---|---|---|---|---|---|---|---|\n"
+    let mut s = String::from(
+        "| policy | class | live mean ms | sim mean ms | error | live P99 ms | sim P99 ms | error |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         s += &format!(

@@ -8,7 +8,7 @@ use alps_policy::backend::sched::{self, TaskId};
 use alps_policy::backend::stock::{Mode, StockBackend, StockConfig};
 use alps_policy::backend::{monotonic_ns, Backend, Started};
 use alps_policy::{FunctionPolicy, IoControls, Policy};
-use alps_probes::{LeaveReason, ProbeOptions, Probes};
+use alps_probes::{ProbeOptions, Probes};
 use common::*;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
