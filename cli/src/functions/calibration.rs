@@ -144,7 +144,8 @@ fn build_profile() -> &'static str {
     }
 }
 
-fn cpu_model() -> String {
+/// The machine's CPU model (/proc/cpuinfo), also recorded in run metadata.
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

@@ -210,18 +210,6 @@ fn kernel_release() -> String {
         .unwrap_or_default()
 }
 
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
-        .unwrap_or_default()
-}
-
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
@@ -541,7 +529,7 @@ pub fn run_workload(w: &Workload, cal: &Calibration, cfg: &RunConfig) -> Result<
     let meta = RunMeta {
         kernel: kernel_release(),
         machine: hostname(),
-        cpu_model: cpu_model(),
+        cpu_model: crate::functions::calibration::cpu_model(),
         cores,
         policy: cfg.policy.as_str().into(),
         backend: summary.backend.clone(),
