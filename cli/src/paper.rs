@@ -93,6 +93,39 @@ fn compare_keys(name: &str, c: &CompareResult, keys: &mut BTreeMap<String, Strin
             keys.insert(format!("{name}.{p}.ctx_x"), fmt(rt.context_switches));
         }
     }
+    // Pairwise ratios: `<dir>.<a>_vs_<b>.<class>.<metric>` = a / b.
+    for (a, ra) in &c.policies {
+        for (b, rb) in &c.policies {
+            if a == b {
+                continue;
+            }
+            let mut pairs: Vec<(
+                &str,
+                &crate::summary::ClassSummary,
+                &crate::summary::ClassSummary,
+            )> = vec![("all", &ra.summary.overall, &rb.summary.overall)];
+            for (cl, ca) in &ra.summary.classes {
+                if let Some(cb) = rb.summary.classes.get(cl) {
+                    pairs.push((cl.as_str(), ca, cb));
+                }
+            }
+            for (cl, x, y) in pairs {
+                for (m, u, v) in [
+                    ("mean_ms", x.mean_ms, y.mean_ms),
+                    ("p99_ms", x.p99_ms, y.p99_ms),
+                    ("mean_slowdown", x.mean_slowdown, y.mean_slowdown),
+                ] {
+                    if v > 0.0 {
+                        keys.insert(format!("{name}.{a}_vs_{b}.{cl}.{m}"), fmt(u / v));
+                        keys.insert(
+                            format!("{name}.{a}_vs_{b}.{cl}.{m}_pct"),
+                            format!("{:+.1}%", 100.0 * (u / v - 1.0)),
+                        );
+                    }
+                }
+            }
+        }
+    }
     keys.insert(format!("{name}.trials"), c.trials.to_string());
     keys.insert(format!("{name}.backend"), c.backend.clone());
     // Derived: inversion cut of ALPS-IO relative to ALPS, and the change in
