@@ -250,6 +250,10 @@ pub fn validate(compare_dir: &Path) -> Result<Vec<ValidationRow>> {
         let mut live_all: Vec<Record> = Vec::new();
         let mut sim_all: Vec<Record> = Vec::new();
         for dir in &pres.runs {
+            // Datasets may keep the records of some trials only.
+            if !dir.join("records.jsonl").exists() {
+                continue;
+            }
             let recs = crate::run::read_records(dir)?;
             let Some(t0) = recs.iter().map(|r| r.arrival_ns).min() else {
                 continue;
