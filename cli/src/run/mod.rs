@@ -792,16 +792,7 @@ pub fn read_records(path: &Path) -> Result<Vec<Record>> {
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&file)
-        .with_context(|| format!("reading records from {}", file.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not a record", file.display(), i + 1))
-        })
-        .collect()
+    read_jsonl(&file, "record")
 }
 
 /// Read a run directory's stints, if it has any.
@@ -810,13 +801,19 @@ pub fn read_stints(dir: &Path) -> Result<Vec<Stint>> {
     if !file.exists() {
         return Ok(Vec::new());
     }
-    let text = std::fs::read_to_string(&file)?;
+    read_jsonl(&file, "stint")
+}
+
+/// One JSON value per line; errors name file:line.
+fn read_jsonl<T: serde::de::DeserializeOwned>(file: &Path, what: &str) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading {what}s from {}", file.display()))?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             serde_json::from_str(l)
-                .with_context(|| format!("{}:{}: not a stint", file.display(), i + 1))
+                .with_context(|| format!("{}:{}: not a {what}", file.display(), i + 1))
         })
         .collect()
 }

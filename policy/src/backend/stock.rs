@@ -337,16 +337,22 @@ fn boost_prio(cfg: &StockConfig, st: &State, fp: &FunctionPolicy, used_ns: u64) 
     }
 }
 
-/// Spend one wakeup preemption of function `f` if its budget allows.
-fn take_budget(st: &mut State, f: u32, budget: u32, now: u64, n: u64) -> bool {
-    if budget == u32::MAX {
-        return true;
-    }
+/// Function `f`'s wakeup-preemption window for the current second.
+fn budget_window(st: &mut State, f: u32, now: u64) -> &mut BudgetWindow {
     let w = st.budgets.entry(f).or_default();
     if now.saturating_sub(w.start_ns) >= 1_000_000_000 {
         w.start_ns = now;
         w.used = 0;
     }
+    w
+}
+
+/// Spend `n` wakeup preemptions of function `f` if its budget allows.
+fn take_budget(st: &mut State, f: u32, budget: u32, now: u64, n: u64) -> bool {
+    if budget == u32::MAX {
+        return true;
+    }
+    let w = budget_window(st, f, now);
     if w.used + n <= u64::from(budget) {
         w.used += n;
         true
@@ -356,15 +362,7 @@ fn take_budget(st: &mut State, f: u32, budget: u32, now: u64, n: u64) -> bool {
 }
 
 fn budget_spent(st: &mut State, f: u32, budget: u32, now: u64) -> bool {
-    if budget == u32::MAX {
-        return false;
-    }
-    let w = st.budgets.entry(f).or_default();
-    if now.saturating_sub(w.start_ns) >= 1_000_000_000 {
-        w.start_ns = now;
-        w.used = 0;
-    }
-    w.used >= u64::from(budget)
+    budget != u32::MAX && budget_window(st, f, now).used >= u64::from(budget)
 }
 
 fn poll_loop(sh: &Shared) {
