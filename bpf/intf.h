@@ -121,7 +121,8 @@ struct alps_watch {
 	u64 bursts;             /* bursts begun since the entry was made */
 	u64 last_sum_ns;        /* sum_exec_runtime at the last switch */
 	u32 running;            /* on a CPU now */
-	u32 pad;
+	u32 sleeping;           /* blocked since its last switch-out (not
+				 * runnable: a preempted task is not sleeping) */
 };
 
 #endif /* __ALPS_INTF_H */

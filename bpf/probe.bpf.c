@@ -356,6 +356,7 @@ static __always_inline void switch_out(struct task_acct *t, struct task_struct *
 		if (w && w->invocation_id == t->invocation_id) {
 			w->last_sum_ns = sum;
 			w->running = 0;
+			w->sleeping = !involuntary;
 		}
 	}
 	if (reason == ALPS_EXIT)
@@ -394,6 +395,7 @@ static __always_inline void switch_in(struct task_acct *t, struct task_struct *n
 			}
 			w->last_sum_ns = sum;
 			w->running = 1;
+			w->sleeping = 0;
 		}
 	}
 	t->new_burst = 0;

@@ -31,6 +31,7 @@ $A compare --workload mixed --io-share 0.3 --policies eevdf,alps,alps-io --trial
 slim $D/live-io30
 # 4. Backend modes and the load x I/O-share sweep, live.
 $A ablate ablations/backends-live.toml --out $D/ablations/backends-live
+$A ablate ablations/io-elements-live.toml --out $D/ablations/io-elements-live
 if [[ $quick == 1 ]]; then
     sed -e "s/^duration_s = .*/duration_s = $swdur/" -e 's/^load = \[.*/load = [0.8, 1.0]/' -e 's/^io_share = \[.*/io_share = [0.05, 0.3]/' \
         ablations/load-sweep-live.toml > /tmp/load-sweep-live-quick.toml

@@ -220,6 +220,95 @@ fn strict_top_rank_preempts_hogs_and_is_demoted_after_its_slice() {
     // `alps bench backend`, not asserted here: timing on a shared machine.)
 }
 
+/// Strict mode with ALPS-IO's remaining_priority: a boosted invocation's
+/// FIFO priority follows its remaining CPU demand (it rises as the
+/// invocation runs), and of two invocations of one function the one that
+/// has used more is strictly above the other even when their remaining
+/// demands fall in one priority level.
+#[test]
+fn strict_remaining_priority_rises_and_orders_invocations_by_age() {
+    if skip("the strict backend") {
+        return;
+    }
+    let _g = serial();
+    let probes = Probes::load(&ProbeOptions {
+        stints: false,
+        watch: true,
+    })
+    .unwrap();
+    let tagger = probes.tagger().unwrap();
+    let cfg = StockConfig::new(Mode::Strict, 2, exe());
+    let mut b = StockBackend::new(cfg.clone(), Some(probes.watch_map().unwrap())).unwrap();
+    let f = 12;
+    let demand = 400_000_000; // fib n=40 is about this long here
+    let mut p = policy(f, 1, 2_000);
+    let fp = p.functions.get_mut(&f).unwrap();
+    fp.io.cpu_demand_ns = demand;
+    fp.io.remaining_priority = true;
+    b.apply(&p).unwrap();
+    let fresh = cfg.remaining_prio(demand);
+    let attr = b.spawn_attr(f).expect("boosted at start");
+    assert_eq!(
+        (attr.sched_policy, attr.sched_priority),
+        (sched::SCHED_FIFO, fresh)
+    );
+    // Two boosted tasks hold both CPUs: sample from above them.
+    sched::sched_setattr(0, &sched::fifo_attr(cfg.fifo_band.1 + 5)).unwrap();
+    let launch = |id: u64| {
+        let mut cmd = Command::new(ALPS);
+        cmd.args(["fn", "fib", "n=40"]).stdout(Stdio::null());
+        // SAFETY: only an async-signal-safe system call in the child.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(move || {
+                let _ = sched::sched_setattr(0, &attr);
+                Ok(())
+            });
+        }
+        tagger.spawn(&mut cmd, f, id).unwrap()
+    };
+    let base = 0x5158_0000 + (u64::from(std::process::id()) << 8);
+    let mut a = launch(base + 1);
+    b.started(&started(a.id(), f, base + 1)).unwrap();
+    std::thread::sleep(Duration::from_millis(10));
+    let mut c = launch(base + 2);
+    b.started(&started(c.id(), f, base + 2)).unwrap();
+    let prio = |pid: u32| {
+        sched::sched_getattr(pid as i32)
+            .ok()
+            .filter(|x| x.sched_policy == sched::SCHED_FIFO)
+            .map(|x| x.sched_priority)
+    };
+    let (mut both, mut ordered, mut a_max) = (0, 0, 0);
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(250) {
+        std::thread::sleep(Duration::from_millis(5));
+        if let (Some(pa), Some(pc)) = (prio(a.id()), prio(c.id())) {
+            both += 1;
+            ordered += usize::from(pa > pc);
+            a_max = a_max.max(pa);
+        }
+    }
+    let _ = sched::set_plain(0);
+    a.wait().unwrap();
+    c.wait().unwrap();
+    b.ended(base + 1);
+    b.ended(base + 2);
+    let stats = b.stats();
+    b.restore().unwrap();
+    assert!(both >= 20, "both boosted in only {both} samples: {stats}");
+    // The first poll after the second start orders them; allow a few.
+    assert!(
+        ordered + 3 >= both,
+        "the older invocation above the newer in {ordered} of {both} samples: {stats}"
+    );
+    assert!(
+        a_max > fresh,
+        "priority rose from {fresh} as it ran (max {a_max}): {stats}"
+    );
+    assert!(stats["reprioritized"].as_u64().unwrap() >= 2, "{stats}");
+}
+
 /// Restored on normal exit (drop) and on a panic while boosted.
 #[test]
 fn restore_on_drop_and_panic() {
@@ -295,6 +384,8 @@ fn kill_9_of_the_agent_leaves_nothing_boosted() {
         return;
     }
     let _g = serial();
+    let rt = "/proc/sys/kernel/sched_rt_runtime_us";
+    let rt_before = std::fs::read_to_string(rt).unwrap();
     let out = tmpdir("kill9");
     let wl = out.join("w.toml");
     std::fs::write(
@@ -341,6 +432,8 @@ fn = { kind = "fib", ms = 300 }
         !boosted_functions().is_empty(),
         "no function was ever boosted"
     );
+    // The strict backend turns RT throttling off for the run (6.12+).
+    assert_eq!(std::fs::read_to_string(rt).unwrap().trim(), "-1");
     agent.kill().unwrap(); // SIGKILL
     agent.wait().unwrap();
     let killed = Instant::now();
@@ -351,6 +444,16 @@ fn = { kind = "fib", ms = 300 }
     }
     kill_functions();
     assert!(left.is_empty(), "still boosted 1 s after kill -9: {left:?}");
+    // ... and the guardian restored it.
+    let mut rt_after = std::fs::read_to_string(rt).unwrap();
+    while rt_after != rt_before && killed.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(10));
+        rt_after = std::fs::read_to_string(rt).unwrap();
+    }
+    assert_eq!(
+        rt_after, rt_before,
+        "RT throttling not restored after kill -9"
+    );
     let _ = std::fs::remove_dir_all(&out);
 }
 

@@ -33,6 +33,29 @@ pub struct IoControls {
     pub remaining_priority: bool,
 }
 
+impl IoControls {
+    /// Estimated remaining CPU demand of an invocation that has used
+    /// `used_ns` (`remaining_estimate_ns`); `None` without a learned demand
+    /// or with `remaining_priority` off.
+    pub fn remaining_demand_ns(&self, used_ns: u64) -> Option<u64> {
+        (self.remaining_priority && self.cpu_demand_ns > 0)
+            .then(|| remaining_estimate_ns(self.cpu_demand_ns, used_ns))
+    }
+}
+
+/// Estimated remaining CPU demand of an invocation of a function with
+/// learned demand `demand_ns` that has used `used_ns`: the difference while
+/// it is below the demand; past it, the learner knows no more about this
+/// invocation than about a new one, so the demand again (an overrunning
+/// invocation sinks instead of rising to the top).
+pub fn remaining_estimate_ns(demand_ns: u64, used_ns: u64) -> u64 {
+    if used_ns < demand_ns {
+        demand_ns - used_ns
+    } else {
+        demand_ns
+    }
+}
+
 /// What one function gets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionPolicy {

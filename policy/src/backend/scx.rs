@@ -528,6 +528,9 @@ unsafe fn from_bytes<T: Copy>(b: &[u8]) -> T {
     std::ptr::read_unaligned(b.as_ptr().cast::<T>())
 }
 
+/// Longest protection a learned slice gives in the kernel.
+const SCX_SLICE_CAP_NS: u64 = 200_000_000;
+
 impl Backend for ScxBackend {
     fn name(&self) -> &'static str {
         "scx"
@@ -540,7 +543,10 @@ impl Backend for ScxBackend {
             let v = types::alps_scx_fn {
                 rank: fp.rank,
                 wakeup_preempt_budget_per_s: fp.io.wakeup_preempt_budget_per_s,
-                slice_ns: fp.slice_ns,
+                // Here a slice protects the task from preemption (ALPS'
+                // slice hook), so the artifact's 200 ms bound applies to
+                // ALPS-IO's burst slices too.
+                slice_ns: fp.slice_ns.min(SCX_SLICE_CAP_NS),
                 burst_ns: fp.io.burst_ns,
                 cpu_demand_ns: fp.io.cpu_demand_ns,
             };

@@ -16,9 +16,12 @@
 //! may *hold priority*; within one FIFO priority tasks run in arrival order,
 //! not vruntime order; and only the invocation's root task is boosted
 //! (`SCHED_RESET_ON_FORK`), its threads and children run fair. The I/O-aware
-//! controls apply in strict mode: a function whose wakeup-preemption budget
-//! for the current second is spent is demoted while it sleeps, so its next
-//! wakeup is fair, and it is not boosted again before the budget renews.
+//! controls apply in strict mode: with `remaining_priority` (ALPS-IO) a
+//! boosted task's FIFO priority follows its estimated remaining CPU demand
+//! (`remaining_prio`, ties within a function by CPU used: `age_caps`), and
+//! a function whose wakeup-preemption budget (per second, over 5 s windows)
+//! is spent is demoted while it sleeps, so its next wakeup is fair, and it
+//! is not boosted again before the budget renews.
 //!
 //! SFS (SC'22) runs on the same machinery: each invocation starts SCHED_FIFO
 //! with one global slice S = mean inter-arrival time of the last 100
@@ -37,7 +40,7 @@
 use super::guard::Guard;
 use super::sched::{self, TaskHandle};
 use super::{monotonic_ns, Backend, Started};
-use crate::policy::{FunctionPolicy, Policy};
+use crate::policy::{FunctionPolicy, Policy, Variant};
 use alps_probes::{watch, MapHandle};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
@@ -48,6 +51,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 const AUTOGROUP: &str = "/proc/sys/kernel/sched_autogroup_enabled";
+const RT_RUNTIME: &str = "/proc/sys/kernel/sched_rt_runtime_us";
+
+/// Remaining demands mapped onto the FIFO band (`remaining_prio`).
+const REMAINING_MIN_NS: u64 = 1_000_000;
+const REMAINING_MAX_NS: u64 = 10_000_000_000;
 
 /// Which approximation of the ALPS hooks (or SFS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,6 +86,13 @@ pub struct StockConfig {
     pub sfs_prio: u32,
     /// Turn autogroup off for the run (restored afterwards).
     pub disable_autogroup: bool,
+    /// Strict and SFS: turn RT throttling off for the run (restored
+    /// afterwards), on kernels whose fair server keeps fair tasks alive
+    /// under RT load (6.12+). With throttling on (950 ms per 1 s), a CPU
+    /// the FIFO band saturates stalls every boosted task for 50 ms each
+    /// second (measured here: a FIFO prober saw a 50 ms gap every second
+    /// next to FIFO spinners; none with throttling off).
+    pub rt_unthrottle: bool,
     /// The `alps` binary, whose `guard` subcommand is the guardian.
     pub guard_exe: PathBuf,
 }
@@ -96,6 +111,7 @@ impl StockConfig {
             sfs_min_slice_ns: 6_000_000,
             sfs_prio: 10,
             disable_autogroup: false,
+            rt_unthrottle: true,
             guard_exe: guard_exe.to_path_buf(),
         }
     }
@@ -113,6 +129,18 @@ impl StockConfig {
     pub fn fifo_prio(&self, rank: u32) -> u32 {
         let (lo, hi) = self.fifo_band;
         (hi as f64 - self.frac(rank) * (hi - lo) as f64).round() as u32
+    }
+
+    /// Remaining demand -> FIFO priority, on a log scale over the band:
+    /// `REMAINING_MIN_NS` or less at the top, `REMAINING_MAX_NS` or more at
+    /// the bottom (about 3.6 levels per doubling with the default band), so
+    /// two tasks whose remaining demands differ by a third or more are
+    /// strictly ordered, whatever the functions in the policy.
+    pub fn remaining_prio(&self, remaining_ns: u64) -> u32 {
+        let (lo, hi) = self.fifo_band;
+        let x = (remaining_ns.max(1) as f64 / REMAINING_MIN_NS as f64).ln()
+            / (REMAINING_MAX_NS as f64 / REMAINING_MIN_NS as f64).ln();
+        (hi as f64 - x.clamp(0.0, 1.0) * (hi - lo) as f64).round() as u32
     }
 
     /// Rank 1 -> lowest nice of the range.
@@ -174,8 +202,6 @@ struct Stats {
 
 struct State {
     policy: Policy,
-    /// The policy's per-function CPU demands, sorted (remaining_priority).
-    demands: Vec<u64>,
     live: HashMap<u64, Live>,
     budgets: HashMap<u32, BudgetWindow>,
     stats: Stats,
@@ -196,7 +222,19 @@ pub struct StockBackend {
     shared: Arc<Shared>,
     poller: Option<JoinHandle<()>>,
     autogroup_old: Option<String>,
+    rt_runtime_old: Option<String>,
     restored: bool,
+}
+
+/// Whether the running kernel has the fair server (Linux 6.12+), which
+/// keeps fair tasks alive under RT load once RT throttling is off.
+fn has_fair_server() -> bool {
+    let rel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut it = rel.trim().split(['.', '-']).map(|x| x.parse::<u32>().ok());
+    match (it.next().flatten(), it.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (6, 12),
+        _ => false,
+    }
 }
 
 fn percentile(v: &[u64], q: f64) -> u64 {
@@ -237,11 +275,22 @@ impl StockBackend {
                 autogroup_old = Some(old);
             }
         }
+        let mut rt_runtime_old = None;
+        if cfg.rt_unthrottle && cfg.mode != Mode::Soft && has_fair_server() {
+            if let Ok(old) = std::fs::read_to_string(RT_RUNTIME) {
+                if old.trim() != "-1" {
+                    guard.sysctl(Path::new(RT_RUNTIME), &old);
+                    std::fs::write(RT_RUNTIME, "-1").map_err(|e| {
+                        anyhow::anyhow!("turning RT throttling off ({RT_RUNTIME}): {e}")
+                    })?;
+                    rt_runtime_old = Some(old);
+                }
+            }
+        }
         let sfs_slice_ns = cfg.sfs_initial_slice_ns;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 policy: Policy::default(),
-                demands: Vec::new(),
                 live: HashMap::new(),
                 budgets: HashMap::new(),
                 stats: Stats::default(),
@@ -267,6 +316,7 @@ impl StockBackend {
             shared,
             poller,
             autogroup_old,
+            rt_runtime_old,
             restored: false,
         })
     }
@@ -311,36 +361,56 @@ impl Shared {
         }
     }
 
-    /// The class a function's task gets at the start of a burst.
-    fn burst_class(&self, fp: Option<&FunctionPolicy>) -> Class {
+    /// The class a function's task gets at the start of a burst (`las`:
+    /// functions without an entry are ordered by attained service).
+    fn burst_class(&self, las: bool, fp: Option<&FunctionPolicy>) -> Class {
         match (self.cfg.mode, fp) {
             (Mode::Sfs, _) => Class::Fifo(self.cfg.sfs_prio),
+            (Mode::Strict, None) if las => Class::Fifo(self.cfg.remaining_prio(0)),
             (_, None) => Class::Plain,
             (Mode::Soft, Some(_)) => Class::Fair,
-            (Mode::Strict, Some(fp)) if fp.slice_ns > 0 => Class::Fifo(self.cfg.fifo_prio(fp.rank)),
+            (Mode::Strict, Some(fp)) if fp.slice_ns > 0 => {
+                Class::Fifo(boost_prio(&self.cfg, fp, 0))
+            }
             (Mode::Strict, Some(_)) => Class::Fair,
         }
     }
 }
 
-/// The FIFO priority of a boosted task of function `fp` that has used
-/// `used_ns` of CPU: by its function's rank, or (remaining_priority) by its
-/// remaining demand placed among the functions' demands, so it rises as the
-/// invocation nears its end.
-fn boost_prio(cfg: &StockConfig, st: &State, fp: &FunctionPolicy, used_ns: u64) -> u32 {
-    if fp.io.remaining_priority && fp.io.cpu_demand_ns > 0 {
-        let remaining = fp.io.cpu_demand_ns.saturating_sub(used_ns);
-        let vrank = 1 + st.demands.partition_point(|d| *d < remaining) as u32;
-        cfg.fifo_prio(vrank)
-    } else {
-        cfg.fifo_prio(fp.rank)
+impl State {
+    /// ALPS-IO in strict mode: a function the learner has not seen yet (no
+    /// finished invocation) has no demand estimate; its invocations are
+    /// ordered by attained service instead (least-attained first: priority
+    /// as if the CPU used so far were the remaining demand), so a new
+    /// function starts at the top of the band and sinks as it runs, rather
+    /// than waiting in the fair class below every boosted task (measured:
+    /// the first 100 ms invocations of a rare function waited 2 s).
+    fn las(&self) -> bool {
+        self.policy.variant == Variant::AlpsIo
     }
 }
 
-/// Function `f`'s wakeup-preemption window for the current second.
+/// The FIFO priority of a boosted task of function `fp` that has used
+/// `used_ns` of CPU: by its function's rank, or (remaining_priority) by its
+/// estimated remaining CPU demand, so boosted tasks run in shortest-
+/// remaining-demand order and a task rises as it nears its end.
+fn boost_prio(cfg: &StockConfig, fp: &FunctionPolicy, used_ns: u64) -> u32 {
+    match fp.io.remaining_demand_ns(used_ns) {
+        Some(rem) => cfg.remaining_prio(rem),
+        None => cfg.fifo_prio(fp.rank),
+    }
+}
+
+/// Budgets are per second but accounted over windows of this many
+/// seconds: arrivals come in bursts, and a one-second window denies exactly
+/// the wakeups of the busy seconds (measured: a denied wakeup waits in the
+/// fair class behind every boosted task, 500 ms on the mixed workload).
+const BUDGET_WINDOW_S: u64 = 5;
+
+/// Function `f`'s current wakeup-preemption window.
 fn budget_window(st: &mut State, f: u32, now: u64) -> &mut BudgetWindow {
     let w = st.budgets.entry(f).or_default();
-    if now.saturating_sub(w.start_ns) >= 1_000_000_000 {
+    if now.saturating_sub(w.start_ns) >= BUDGET_WINDOW_S * 1_000_000_000 {
         w.start_ns = now;
         w.used = 0;
     }
@@ -353,7 +423,7 @@ fn take_budget(st: &mut State, f: u32, budget: u32, now: u64, n: u64) -> bool {
         return true;
     }
     let w = budget_window(st, f, now);
-    if w.used + n <= u64::from(budget) {
+    if w.used + n <= u64::from(budget) * BUDGET_WINDOW_S {
         w.used += n;
         true
     } else {
@@ -362,7 +432,7 @@ fn take_budget(st: &mut State, f: u32, budget: u32, now: u64, n: u64) -> bool {
 }
 
 fn budget_spent(st: &mut State, f: u32, budget: u32, now: u64) -> bool {
-    budget != u32::MAX && budget_window(st, f, now).used >= u64::from(budget)
+    budget != u32::MAX && budget_window(st, f, now).used >= u64::from(budget) * BUDGET_WINDOW_S
 }
 
 fn poll_loop(sh: &Shared) {
@@ -383,21 +453,94 @@ fn poll_loop(sh: &Shared) {
         let st = &mut *guard;
         let now = monotonic_ns();
         let ids: Vec<u64> = st.live.keys().copied().collect();
-        for id in ids {
-            match sh.cfg.mode {
-                Mode::Strict => poll_strict(sh, st, id, now),
-                Mode::Sfs => poll_sfs(sh, st, id),
-                Mode::Soft => {}
+        match sh.cfg.mode {
+            Mode::Strict => {
+                let cpu: HashMap<u64, u64> = ids
+                    .iter()
+                    .filter_map(|id| Some((*id, sched::cpu_time_ns(st.live[id].task.tid())?)))
+                    .collect();
+                let caps = age_caps(&sh.cfg, st, &cpu);
+                for id in ids {
+                    let cap = caps.get(&id).copied().unwrap_or(u32::MAX);
+                    poll_strict(sh, st, id, now, cpu.get(&id).copied(), cap);
+                }
             }
+            Mode::Sfs => ids.into_iter().for_each(|id| poll_sfs(sh, st, id)),
+            Mode::Soft => {}
         }
     }
 }
 
-fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64) {
+/// Ties within a function, broken strictly by attained CPU: among the
+/// boosted invocations of one function (remaining_priority, or a function
+/// not seen yet under ALPS-IO), the one that
+/// has used more (less left, as they share one learned demand) gets a FIFO
+/// priority strictly above the others, which are capped one level below it.
+/// Without this, two invocations whose remaining demands fall in one
+/// priority level run in arrival-at-the-level order, and on two CPUs a
+/// newer one can run while an older one waits. Returns id -> cap.
+fn age_caps(cfg: &StockConfig, st: &State, cpu: &HashMap<u64, u64>) -> HashMap<u64, u32> {
+    let mut by_fn: HashMap<u32, Vec<(u64, u64, u32)>> = HashMap::new();
+    let las = st.las();
+    for (id, l) in &st.live {
+        if !matches!(l.class, Class::Fifo(_)) {
+            continue;
+        }
+        let used = cpu.get(id).map_or(0, |c| c.saturating_sub(l.start_cpu_ns));
+        let prio = match st.policy.get(l.function_id) {
+            Some(fp) if fp.io.remaining_priority => boost_prio(cfg, fp, used),
+            // An unseen function's invocations too: attained service
+            // orders it against other functions, age among its own.
+            None if las => cfg.remaining_prio(used),
+            _ => continue,
+        };
+        by_fn
+            .entry(l.function_id)
+            .or_default()
+            .push((used, *id, prio));
+    }
+    let mut caps = HashMap::new();
+    for (_, mut v) in by_fn {
+        if v.len() < 2 {
+            continue;
+        }
+        v.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut prev = u32::MAX;
+        for (_, id, prio) in v {
+            let p = if prev == u32::MAX {
+                prio
+            } else {
+                prio.min(prev.saturating_sub(1)).max(cfg.fifo_band.0)
+            };
+            caps.insert(id, p);
+            prev = p;
+        }
+    }
+    caps
+}
+
+/// One strict-mode poll of invocation `id`; `cpu_now` is its root task's
+/// CPU time read this poll, `cap` the highest priority it may hold.
+fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64, cpu_now: Option<u64>, cap: u32) {
     let Some(live) = st.live.get(&id) else { return };
     let (f, tid) = (live.function_id, live.task.tid());
     let fp = st.policy.get(f).cloned();
-    let Some(fp) = fp else { return };
+    let Some(fp) = fp else {
+        // Unknown function under ALPS-IO: attained-service order.
+        if st.las() && matches!(live.class, Class::Fifo(_)) {
+            if let Some(cpu) = cpu_now {
+                let prio = sh
+                    .cfg
+                    .remaining_prio(cpu.saturating_sub(live.start_cpu_ns))
+                    .min(cap);
+                let live = st.live.get_mut(&id).unwrap();
+                if live.class != Class::Fifo(prio) && sh.set_class(live, Class::Fifo(prio), None) {
+                    st.stats.reprioritized += 1;
+                }
+            }
+        }
+        return;
+    };
     if fp.slice_ns == 0 {
         return;
     }
@@ -417,7 +560,7 @@ fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64) {
             }
             // Exact and current even mid-stint (the watch entry only
             // changes at switches, and may be younger than the stint).
-            let cpu_now = sched::cpu_time_ns(tid).unwrap_or(w.last_sum_ns);
+            let cpu_now = cpu_now.unwrap_or(w.last_sum_ns);
             let burst_cpu = cpu_now.saturating_sub(w.burst_start_sum_ns);
             let spent = budget_spent(st, f, budget, now);
             let live = st.live.get_mut(&id).unwrap();
@@ -432,11 +575,11 @@ fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64) {
                         st.stats.demote_overshoot_ns.push(burst_cpu - fp.slice_ns);
                     }
                 }
-            } else if spent && w.running == 0 && sh.set_class(live, Class::Fair, Some(&fp)) {
+            } else if spent && w.sleeping != 0 && sh.set_class(live, Class::Fair, Some(&fp)) {
                 st.stats.demotions_budget += 1;
             } else if fp.io.remaining_priority {
                 let used = cpu_now.saturating_sub(live.start_cpu_ns);
-                let prio = boost_prio(&sh.cfg, st, &fp, used);
+                let prio = boost_prio(&sh.cfg, &fp, used).min(cap);
                 let live = st.live.get_mut(&id).unwrap();
                 if live.class != Class::Fifo(prio)
                     && sh.set_class(live, Class::Fifo(prio), Some(&fp))
@@ -448,10 +591,10 @@ fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64) {
         _ => {
             if new_bursts > 0 {
                 if take_budget(st, f, budget, now, 1) {
-                    let used = sched::cpu_time_ns(tid)
+                    let used = cpu_now
                         .unwrap_or(w.last_sum_ns)
                         .saturating_sub(st.live[&id].start_cpu_ns);
-                    let prio = boost_prio(&sh.cfg, st, &fp, used);
+                    let prio = boost_prio(&sh.cfg, &fp, used);
                     let live = st.live.get_mut(&id).unwrap();
                     if sh.set_class(live, Class::Fifo(prio), Some(&fp)) {
                         st.stats.reboosts += 1;
@@ -497,21 +640,18 @@ impl Backend for StockBackend {
         let mut guard = sh.state.lock().unwrap();
         let st = &mut *guard;
         st.policy = policy.clone();
-        st.demands = policy
-            .functions
-            .values()
-            .map(|f| f.io.cpu_demand_ns)
-            .filter(|d| *d > 0)
-            .collect();
-        st.demands.sort_unstable();
         if sh.cfg.mode == Mode::Sfs {
             return Ok(());
         }
+        let las = st.las();
         for live in st.live.values_mut() {
             let fp = st.policy.get(live.function_id);
-            let target = match (live.class, sh.burst_class(fp)) {
+            let dynamic = fp.map_or(las, |fp| fp.io.remaining_priority);
+            let target = match (live.class, sh.burst_class(las, fp)) {
                 // A demoted strict task keeps the fair class until its next burst.
                 (Class::Fair, Class::Fifo(_)) => Class::Fair,
+                // The poller keeps a dynamic priority current.
+                (Class::Fifo(_), Class::Fifo(_)) if dynamic => continue,
                 (_, c) => c,
             };
             // Re-apply even at the same class: rank or slice may have changed.
@@ -527,7 +667,7 @@ impl Backend for StockBackend {
         let sh = &self.shared;
         let st = sh.state.lock().unwrap();
         let fp = st.policy.get(function_id);
-        match sh.burst_class(fp) {
+        match sh.burst_class(st.las(), fp) {
             Class::Fifo(p) => Some(sched::fifo_attr(p)),
             Class::Fair => fp.map(|fp| {
                 let slice = if sh.cfg.mode == Mode::Soft {
@@ -572,7 +712,7 @@ impl Backend for StockBackend {
             last_burst_cpu: 0,
         };
         let fp = st.policy.get(inv.function_id).cloned();
-        let mut class = sh.burst_class(fp.as_ref());
+        let mut class = sh.burst_class(st.las(), fp.as_ref());
         match sh.cfg.mode {
             Mode::Sfs => {
                 // Slice from recent inter-arrival times.
@@ -674,6 +814,11 @@ impl Backend for StockBackend {
             } else if live.touched {
                 sh.guard.restored(live.task.id);
             }
+        }
+        if let Some(old) = self.rt_runtime_old.take() {
+            std::fs::write(RT_RUNTIME, old.trim())
+                .map_err(|e| anyhow::anyhow!("restoring {RT_RUNTIME}: {e}"))?;
+            sh.guard.sysctl_restored(Path::new(RT_RUNTIME));
         }
         if let Some(old) = self.autogroup_old.take() {
             std::fs::write(AUTOGROUP, old.trim())

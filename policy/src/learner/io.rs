@@ -6,9 +6,14 @@ use serde::{Deserialize, Serialize};
 
 /// Parameters of the wakeup-preemption budget.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BudgetParams {
-    /// Budget = headroom x the function's measured wakeup rate.
+    /// Budget = headroom x the function's measured wakeup rate (a mean
+    /// over the window: arrivals come in bursts, and a budget at the mean
+    /// denies the wakeups of exactly the busy seconds, where the tail is).
     pub headroom: f64,
+    /// ... but at least this many per second for a function that wakes.
+    pub min_per_s: u32,
     /// Boosted wakeups may take at most this share of one core:
     /// budget <= share x 1 s / (CPU one boosted wakeup may take).
     pub cpu_share: f64,
@@ -19,7 +24,8 @@ pub struct BudgetParams {
 impl Default for BudgetParams {
     fn default() -> Self {
         Self {
-            headroom: 1.5,
+            headroom: 3.0,
+            min_per_s: 10,
             cpu_share: 0.5,
             max_per_s: 1000,
         }
@@ -47,6 +53,14 @@ pub fn burst_bound_ns(recs: &[&Record]) -> u64 {
     } else {
         (v.iter().map(|&x| x as u128).sum::<u128>() / v.len() as u128) as u64
     }
+}
+
+/// Mean on-CPU time per burst over the function's records: what one
+/// boosted wakeup costs the task it preempts, on average. 0 without data.
+pub fn mean_burst_ns(recs: &[&Record]) -> u64 {
+    let cpu: u128 = recs.iter().map(|r| r.account.on_cpu_ns as u128).sum();
+    let bursts: u128 = recs.iter().map(|r| r.account.bursts.max(1) as u128).sum();
+    cpu.checked_div(bursts).unwrap_or(0) as u64
 }
 
 /// Mean on-CPU time per invocation (all bursts).
@@ -88,9 +102,6 @@ pub fn wakeup_rate_per_s(recs: &[&Record]) -> f64 {
     }
 }
 
-/// budget = min(ceil(headroom x rate), floor(share x 1e9 / cost), max_per_s)
-/// where cost = the slice (or, for a plain fair slice, the burst bound) is
-/// the CPU one boosted wakeup may take. A function that never wakes gets 0.
 /// The function's wakeups per second of the window, all its invocations
 /// together (a wakeup = a burst after the first: the first is the start).
 pub fn aggregate_wakeup_rate_per_s(recs: &[&Record], span_ns: u64) -> f64 {
@@ -104,11 +115,17 @@ pub fn aggregate_wakeup_rate_per_s(recs: &[&Record], span_ns: u64) -> f64 {
     n as f64 * 1e9 / span_ns as f64
 }
 
+/// budget = min(max(ceil(headroom x rate), min_per_s), floor(share x 1e9 /
+/// cost), max_per_s)
+/// where cost = the function's mean burst is the CPU one boosted wakeup
+/// takes on average. A function that never wakes gets 0.
 pub fn preempt_budget_per_s(rate_per_s: f64, cost_ns: u64, p: &BudgetParams) -> u32 {
     if !(rate_per_s.is_finite() && rate_per_s > 0.0) {
         return 0;
     }
-    let natural = (p.headroom.max(0.0) * rate_per_s).ceil();
+    let natural = (p.headroom.max(0.0) * rate_per_s)
+        .ceil()
+        .max(f64::from(p.min_per_s));
     let share = if cost_ns > 0 {
         (p.cpu_share.max(0.0) * 1e9 / cost_ns as f64).floor()
     } else {
@@ -129,8 +146,11 @@ mod tests {
     #[test]
     fn budget_is_bounded_by_rate_share_and_cap() {
         let p = BudgetParams::default();
-        // 10 wakeups/s -> 15; 5 ms per wakeup -> share allows 100
-        assert_eq!(preempt_budget_per_s(10.0, 5_000_000, &p), 15);
+        // 10 wakeups/s -> 30; 5 ms per wakeup -> share allows 100
+        assert_eq!(preempt_budget_per_s(10.0, 5_000_000, &p), 30);
+        // 0.5 wakeups/s -> the floor of 10; 200 ms per wakeup -> share 2
+        assert_eq!(preempt_budget_per_s(0.5, 1_000_000, &p), 10);
+        assert_eq!(preempt_budget_per_s(0.5, 200_000_000, &p), 2);
         // 2000/s -> cap 1000, share 0.5 s / 1 ms = 500
         assert_eq!(preempt_budget_per_s(2000.0, 1_000_000, &p), 500);
         assert_eq!(preempt_budget_per_s(0.0, 1, &p), 0);

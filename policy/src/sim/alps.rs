@@ -15,7 +15,13 @@
 //! ALPS-IO additionally lets a woken task preempt a running task of a lower
 //! rank, and rations every wakeup preemption by its function's
 //! `wakeup_preempt_budget_per_s` (per simulated second; functions without
-//! an entry are not limited).
+//! an entry are not limited). With `remaining_priority` its "rank" is the
+//! task's estimated remaining CPU demand (learned demand minus CPU used, in
+//! microseconds), so the queue runs in shortest-estimated-remaining order
+//! as the stock-strict backend enforces it (there quantized to the FIFO
+//! band's levels, with ties inside a function broken by CPU used). Slices
+//! protect a task from preemption here, as in the kernel hooks, so they are
+//! capped at `SLICE_CAP_NS` as in the scx backend.
 //!
 //! Frontend: every finished job's `Record` is observed; every
 //! `alps_update_ns` of simulated time the learner relearns with the CPU
@@ -39,12 +45,34 @@ pub struct Alps {
     update_ns: u64,
     /// Function -> (simulated second, wakeup preemptions used in it).
     budget_used: HashMap<u32, (u64, u32)>,
-    /// Dense copy of the policy: function id -> (rank, slice_ns); functions
-    /// without an entry (or ids beyond `DENSE_MAX`) read (0, 0).
-    dense: Vec<(u32, u64)>,
+    /// Dense copy of the policy: function id -> entry; functions without an
+    /// entry (or ids beyond `DENSE_MAX`) read the default (rank 0, slice 0).
+    dense: Vec<Entry>,
+}
+
+/// What the simulated kernel reads of a function's policy.
+#[derive(Debug, Clone, Copy, Default)]
+struct Entry {
+    rank: u32,
+    slice_ns: u64,
+    /// Learned demand when ordering by remaining demand, else 0.
+    demand_ns: u64,
+}
+
+impl Entry {
+    fn of(p: &crate::policy::FunctionPolicy) -> Self {
+        Self {
+            rank: p.rank,
+            slice_ns: p.slice_ns.min(SLICE_CAP_NS),
+            demand_ns: p.io.remaining_demand_ns(0).unwrap_or(0),
+        }
+    }
 }
 
 const DENSE_MAX: u32 = 1 << 20;
+
+/// Longest protection a slice gives (as in the scx backend).
+const SLICE_CAP_NS: u64 = 200_000_000;
 
 impl Alps {
     pub fn new(
@@ -94,31 +122,52 @@ impl Alps {
             .max()
             .map_or(0, |f| f as usize + 1);
         self.dense.clear();
-        self.dense.resize(dense_len, (0, 0));
+        self.dense.resize(dense_len, Entry::default());
         for (&f, p) in &self.policy.functions {
             if f < DENSE_MAX {
-                self.dense[f as usize] = (p.rank, p.slice_ns);
+                self.dense[f as usize] = Entry::of(p);
             }
         }
     }
 
     #[inline]
-    fn lookup(&self, function: u32) -> (u32, u64) {
+    fn lookup(&self, function: u32) -> Entry {
         if function < DENSE_MAX {
-            self.dense.get(function as usize).copied().unwrap_or((0, 0))
+            self.dense
+                .get(function as usize)
+                .copied()
+                .unwrap_or_default()
         } else {
             self.policy
                 .get(function)
-                .map_or((0, 0), |p| (p.rank, p.slice_ns))
+                .map_or(Entry::default(), Entry::of)
         }
     }
 
+    /// The ordering key (lower first): the function's rank, or with
+    /// remaining_priority 1 + the estimated remaining demand in us (for a
+    /// function without an entry in ALPS-IO, 1 + the CPU it has used).
     fn rank(&self, w: &World, t: TaskId) -> u32 {
-        self.lookup(w.task(t).function_id).0
+        let task = w.task(t);
+        let e = self.lookup(task.function_id);
+        // ALPS-IO orders a function without an entry by attained service,
+        // as the stock-strict backend does.
+        let las = self.io && e.rank == 0;
+        if e.demand_ns == 0 && !las {
+            return e.rank;
+        }
+        let in_progress = w.ran_now(t).saturating_sub(task.ran_since_pick_ns);
+        let used = (task.cpu_ns - task.remaining_cpu_ns) + in_progress;
+        let rem = if las {
+            used
+        } else {
+            crate::policy::remaining_estimate_ns(e.demand_ns, used)
+        };
+        (1 + rem / 1_000).min(u64::from(u32::MAX)) as u32
     }
 
     fn slice(&self, w: &World, t: TaskId) -> u64 {
-        self.lookup(w.task(t).function_id).1
+        self.lookup(w.task(t).function_id).slice_ns
     }
 
     fn rekey(&mut self, w: &World) {
@@ -181,7 +230,8 @@ impl SimScheduler for Alps {
         let mut victim: Option<((u32, i64), usize)> = None;
         for c in 0..w.ncores() {
             let Some(r) = w.running(c) else { continue };
-            let (rr, rslice) = self.lookup(w.task(r).function_id);
+            let rr = self.rank(w, r);
+            let rslice = self.slice(w, r);
             let ran = w.ran_now(r);
             let rv = self.fair.vruntime[r as usize] + ran as i64;
             let slice_used = ran >= rslice;

@@ -83,6 +83,8 @@ pub struct TaskState {
     pub burst_left_ns: u64,
     /// CPU left in the whole job (clairvoyant SRPT reads this).
     pub remaining_cpu_ns: u64,
+    /// The job's whole CPU demand (what it has used = this - remaining).
+    pub cpu_ns: u64,
     /// CPU used since it was last picked.
     pub ran_since_pick_ns: u64,
     /// Core it last ran on (`usize::MAX` = never ran).
@@ -323,6 +325,7 @@ pub fn run<S: SimScheduler>(jobs: &[SimJob], cfg: &SimConfig, sched: &mut S) -> 
             next_phase: start,
             end_phase: phases.len() as u32,
             remaining_cpu_ns: cpu,
+            cpu_ns: cpu,
             last_core: usize::MAX,
             arrival_ns: j.arrival_ns,
             acc: Acc {
