@@ -491,4 +491,18 @@ pub fn print_compare(r: &CompareResult) {
             );
         }
     }
+    // The fix's targets (cli/src/targets.rs).
+    let t = crate::targets::targets(r);
+    if !t.is_empty() {
+        println!("\ntargets (ALPS-IO fix):");
+        for x in &t {
+            println!(
+                "  {:<3} {:<55} {:>7}  (goal {})",
+                if x.met { "ok" } else { "NO" },
+                x.what,
+                x.value,
+                x.goal
+            );
+        }
+    }
 }

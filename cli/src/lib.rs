@@ -17,4 +17,5 @@ pub mod scx_selftest;
 pub mod simulate;
 pub mod summary;
 pub mod sysstat;
+pub mod targets;
 pub mod workload;

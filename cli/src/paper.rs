@@ -12,6 +12,7 @@
 //!   (percent), `.throughput_x`, `.ctx_x`;
 //! - `{{table:<dir>}}`: the side-by-side table of a comparison;
 //! - `{{figure:<dir>}}`: its per-class ratio chart and latency CDFs;
+//! - `{{targets:<dir>}}`: the fix's targets checked on it (`targets.rs`);
 //! - `{{include:<path>}}`: a Markdown file under data/ (ablation tables,
 //!   validation, benchmark output);
 //! - `{{json:<path>#<a.b.c>}}`: one value of a JSON file under data/.
@@ -333,6 +334,8 @@ pub fn build(template: &Path, data: &Path, out: &Path) -> Result<PathBuf> {
         rest = &rest[i + j + 2..];
         let value = if let Some(n) = key.strip_prefix("table:") {
             compares.get(n).map(|(_, c)| compare_table(c))
+        } else if let Some(n) = key.strip_prefix("targets:") {
+            compares.get(n).map(|(_, c)| crate::targets::markdown(c))
         } else if let Some(n) = key.strip_prefix("figure:") {
             match compares.get(n) {
                 Some((d, c)) => Some(compare_figures(n, d, c, out)?),
