@@ -23,8 +23,8 @@ slim() { find "$1" -name stints.jsonl -delete; find "$1" -path '*/trial-[1-9]*' 
 # 1. The main comparison (the README's main job), live.
 $A compare --workload mixed --policies eevdf,alps,alps-io,sfs --trials $trials --duration $dur --no-progress --out $D/live-mixed
 slim $D/live-mixed
-# 2. CPU-only workload, live.
-$A compare --workload cpu --policies eevdf,alps,alps-io --trials $((trials > 1 ? 2 : 1)) --duration $dur --no-progress --out $D/live-cpu
+# 2. CPU-only workload, live (5 trials: few, long invocations per run).
+$A compare --workload cpu --policies eevdf,alps,alps-io --trials $((trials > 1 ? 5 : 1)) --duration $dur --no-progress --out $D/live-cpu
 slim $D/live-cpu
 # 3. More deceptive/I-O load, live.
 $A compare --workload mixed --io-share 0.3 --policies eevdf,alps,alps-io --trials $((trials > 1 ? 2 : 1)) --duration $dur --no-progress --out $D/live-io30
