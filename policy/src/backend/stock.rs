@@ -18,7 +18,7 @@
 //! (`SCHED_RESET_ON_FORK`), its threads and children run fair. The I/O-aware
 //! controls apply in strict mode: with `remaining_priority` (ALPS-IO) a
 //! boosted task's FIFO priority follows its estimated remaining CPU demand
-//! (`remaining_prio`, ties within a function by CPU used: `age_caps`), and
+//! (`remaining_prio`, ties within a function by CPU used: `dynamic_prios`), and
 //! a function whose wakeup-preemption budget (per second, over 5 s windows)
 //! is spent is demoted while it sleeps, so its next wakeup is fair, and it
 //! is not boosted again before the budget renews.
@@ -455,14 +455,17 @@ fn poll_loop(sh: &Shared) {
         let ids: Vec<u64> = st.live.keys().copied().collect();
         match sh.cfg.mode {
             Mode::Strict => {
+                // CPU time of the boosted tasks, read once per poll (a fair
+                // task's is read only if it starts a burst).
                 let cpu: HashMap<u64, u64> = ids
                     .iter()
+                    .filter(|id| matches!(st.live[*id].class, Class::Fifo(_)))
                     .filter_map(|id| Some((*id, sched::cpu_time_ns(st.live[id].task.tid())?)))
                     .collect();
-                let caps = age_caps(&sh.cfg, st, &cpu);
+                let targets = dynamic_prios(&sh.cfg, st, &cpu);
                 for id in ids {
-                    let cap = caps.get(&id).copied().unwrap_or(u32::MAX);
-                    poll_strict(sh, st, id, now, cpu.get(&id).copied(), cap);
+                    let c = cpu.get(&id).copied();
+                    poll_strict(sh, st, id, now, c, targets.get(&id).copied());
                 }
             }
             Mode::Sfs => ids.into_iter().for_each(|id| poll_sfs(sh, st, id)),
@@ -471,22 +474,26 @@ fn poll_loop(sh: &Shared) {
     }
 }
 
-/// Ties within a function, broken strictly by attained CPU: among the
-/// boosted invocations of one function (remaining_priority, or a function
-/// not seen yet under ALPS-IO), the one that
-/// has used more (less left, as they share one learned demand) gets a FIFO
-/// priority strictly above the others, which are capped one level below it.
-/// Without this, two invocations whose remaining demands fall in one
-/// priority level run in arrival-at-the-level order, and on two CPUs a
-/// newer one can run while an older one waits. Returns id -> cap.
-fn age_caps(cfg: &StockConfig, st: &State, cpu: &HashMap<u64, u64>) -> HashMap<u64, u32> {
+/// The FIFO priority each boosted task with a dynamic order should hold
+/// now: by estimated remaining demand (`remaining_priority`), or by
+/// attained service for a function not seen yet under ALPS-IO; `cpu` holds
+/// the tasks' CPU times read this poll (a task without one is left out).
+///
+/// Ties within a function are broken strictly by attained CPU: of the
+/// boosted invocations of one function, the one that has used more (less
+/// left, as they share one learned demand) is held at least one level above
+/// the others. Without this, two invocations whose remaining demands fall
+/// in one priority level run in arrival-at-the-level order, and on two CPUs
+/// a newer one can run while an older one waits.
+fn dynamic_prios(cfg: &StockConfig, st: &State, cpu: &HashMap<u64, u64>) -> HashMap<u64, u32> {
     let mut by_fn: HashMap<u32, Vec<(u64, u64, u32)>> = HashMap::new();
     let las = st.las();
     for (id, l) in &st.live {
+        let Some(c) = cpu.get(id) else { continue };
         if !matches!(l.class, Class::Fifo(_)) {
             continue;
         }
-        let used = cpu.get(id).map_or(0, |c| c.saturating_sub(l.start_cpu_ns));
+        let used = c.saturating_sub(l.start_cpu_ns);
         let prio = match st.policy.get(l.function_id) {
             Some(fp) if fp.io.remaining_priority => boost_prio(cfg, fp, used),
             // An unseen function's invocations too: attained service
@@ -499,45 +506,48 @@ fn age_caps(cfg: &StockConfig, st: &State, cpu: &HashMap<u64, u64>) -> HashMap<u
             .or_default()
             .push((used, *id, prio));
     }
-    let mut caps = HashMap::new();
+    let mut out = HashMap::new();
     for (_, mut v) in by_fn {
-        if v.len() < 2 {
-            continue;
-        }
         v.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        let mut prev = u32::MAX;
+        let mut prev: Option<u32> = None;
         for (_, id, prio) in v {
-            let p = if prev == u32::MAX {
-                prio
-            } else {
-                prio.min(prev.saturating_sub(1)).max(cfg.fifo_band.0)
+            let p = match prev {
+                None => prio,
+                Some(q) => prio.min(q.saturating_sub(1)).max(cfg.fifo_band.0),
             };
-            caps.insert(id, p);
-            prev = p;
+            out.insert(id, p);
+            prev = Some(p);
         }
     }
-    caps
+    out
+}
+
+/// Move boosted invocation `id` to FIFO priority `prio` if it is elsewhere.
+fn reprioritize(sh: &Shared, st: &mut State, id: u64, prio: u32, fp: Option<&FunctionPolicy>) {
+    let live = st.live.get_mut(&id).unwrap();
+    if live.class != Class::Fifo(prio) && sh.set_class(live, Class::Fifo(prio), fp) {
+        st.stats.reprioritized += 1;
+    }
 }
 
 /// One strict-mode poll of invocation `id`; `cpu_now` is its root task's
-/// CPU time read this poll, `cap` the highest priority it may hold.
-fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64, cpu_now: Option<u64>, cap: u32) {
+/// CPU time read this poll (boosted tasks only), `target` the priority
+/// `dynamic_prios` gives it.
+fn poll_strict(
+    sh: &Shared,
+    st: &mut State,
+    id: u64,
+    now: u64,
+    cpu_now: Option<u64>,
+    target: Option<u32>,
+) {
     let Some(live) = st.live.get(&id) else { return };
     let (f, tid) = (live.function_id, live.task.tid());
     let fp = st.policy.get(f).cloned();
     let Some(fp) = fp else {
         // Unknown function under ALPS-IO: attained-service order.
-        if st.las() && matches!(live.class, Class::Fifo(_)) {
-            if let Some(cpu) = cpu_now {
-                let prio = sh
-                    .cfg
-                    .remaining_prio(cpu.saturating_sub(live.start_cpu_ns))
-                    .min(cap);
-                let live = st.live.get_mut(&id).unwrap();
-                if live.class != Class::Fifo(prio) && sh.set_class(live, Class::Fifo(prio), None) {
-                    st.stats.reprioritized += 1;
-                }
-            }
+        if let Some(prio) = target {
+            reprioritize(sh, st, id, prio, None);
         }
         return;
     };
@@ -579,19 +589,14 @@ fn poll_strict(sh: &Shared, st: &mut State, id: u64, now: u64, cpu_now: Option<u
                 st.stats.demotions_budget += 1;
             } else if fp.io.remaining_priority {
                 let used = cpu_now.saturating_sub(live.start_cpu_ns);
-                let prio = boost_prio(&sh.cfg, &fp, used).min(cap);
-                let live = st.live.get_mut(&id).unwrap();
-                if live.class != Class::Fifo(prio)
-                    && sh.set_class(live, Class::Fifo(prio), Some(&fp))
-                {
-                    st.stats.reprioritized += 1;
-                }
+                let prio = target.unwrap_or_else(|| boost_prio(&sh.cfg, &fp, used));
+                reprioritize(sh, st, id, prio, Some(&fp));
             }
         }
         _ => {
             if new_bursts > 0 {
                 if take_budget(st, f, budget, now, 1) {
-                    let used = cpu_now
+                    let used = sched::cpu_time_ns(tid)
                         .unwrap_or(w.last_sum_ns)
                         .saturating_sub(st.live[&id].start_cpu_ns);
                     let prio = boost_prio(&sh.cfg, &fp, used);
