@@ -8,7 +8,7 @@ use alps_policy::backend::sched::{self, TaskId};
 use alps_policy::backend::stock::{Mode, StockBackend, StockConfig};
 use alps_policy::backend::{monotonic_ns, Backend, Started};
 use alps_policy::{FunctionPolicy, IoControls, Policy};
-use alps_probes::{ProbeOptions, Probes};
+use alps_probes::{ProbeOptions, Probes, Tagger};
 use common::*;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -91,6 +91,23 @@ fn kill_functions() {
     }
 }
 
+/// Launch `alps fn fib n=N` as the runner does: tagged as invocation `id`
+/// of function `f`, taking `attr` in the child just before exec.
+fn launch_fib(tagger: &Tagger, n: u32, attr: sched::SchedAttr, f: u32, id: u64) -> Child {
+    let mut cmd = Command::new(ALPS);
+    cmd.args(["fn", "fib", &format!("n={n}")])
+        .stdout(Stdio::null());
+    // SAFETY: only an async-signal-safe system call in the child.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(move || {
+            let _ = sched::sched_setattr(0, &attr);
+            Ok(())
+        });
+    }
+    tagger.spawn(&mut cmd, f, id).unwrap()
+}
+
 fn exe() -> &'static Path {
     Path::new(ALPS)
 }
@@ -158,18 +175,8 @@ fn strict_top_rank_preempts_hogs_and_is_demoted_after_its_slice() {
     // Launched as the runner does: the class is taken before exec.
     let attr = b.spawn_attr(f).expect("a top-rank function starts boosted");
     assert_eq!(attr.sched_policy, sched::SCHED_FIFO);
-    let mut cmd = Command::new(ALPS);
-    cmd.args(["fn", "fib", "n=38"]).stdout(Stdio::null());
-    // SAFETY: only an async-signal-safe system call in the child.
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(move || {
-            let _ = sched::sched_setattr(0, &attr);
-            Ok(())
-        });
-    }
     let id = 0x5157_0000 + u64::from(std::process::id());
-    let mut child = tagger.spawn(&mut cmd, f, id).unwrap();
+    let mut child = launch_fib(&tagger, 38, attr, f, id);
     let pid = child.id();
     b.started(&started(pid, f, id)).unwrap();
     // Boosted now; demoted to the fair class once 40 ms of CPU are used.
@@ -254,19 +261,7 @@ fn strict_remaining_priority_rises_and_orders_invocations_by_age() {
     );
     // Two boosted tasks hold both CPUs: sample from above them.
     sched::sched_setattr(0, &sched::fifo_attr(cfg.fifo_band.1 + 5)).unwrap();
-    let launch = |id: u64| {
-        let mut cmd = Command::new(ALPS);
-        cmd.args(["fn", "fib", "n=40"]).stdout(Stdio::null());
-        // SAFETY: only an async-signal-safe system call in the child.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(move || {
-                let _ = sched::sched_setattr(0, &attr);
-                Ok(())
-            });
-        }
-        tagger.spawn(&mut cmd, f, id).unwrap()
-    };
+    let launch = |id: u64| launch_fib(&tagger, 40, attr, f, id);
     // Warm the page cache: a cold exec would delay one start.
     let _ = Command::new(ALPS)
         .args(["fn", "fib", "n=1"])
